@@ -1,0 +1,258 @@
+package bitrix24
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/b24go/bitrix24/internal/envelope"
+	"github.com/b24go/bitrix24/internal/phpquery"
+)
+
+// MaxBatchCommands is how many commands Bitrix24 runs in one batch request; Batch sends
+// longer lists in chunks of this size.
+const MaxBatchCommands = 50
+
+// BatchCommand is one call inside a batch.
+type BatchCommand struct {
+	Key    string // unique within the call; results and errors are keyed by it
+	Method string // e.g. "user.option.set"
+	// Params is encoded into the command's query string in PHP bracket syntax. It must
+	// encode to a JSON object (a map or struct), or be nil. A value may be a reference
+	// to an earlier command's result, "$result[key][field]", which the server
+	// substitutes; references resolve only within the same chunk of 50 commands.
+	Params any
+}
+
+// BatchResult holds the outcome of every command that ran.
+type BatchResult struct {
+	Results map[string]json.RawMessage // the "result" of each command that succeeded
+	Errors  map[string]*APIError       // each command that failed, Method filled in
+	Totals  map[string]int             // "total" of list commands
+	Nexts   map[string]int             // "next" of list commands that have more pages
+	Times   map[string]CallTime        // timing of each command that succeeded
+	// Skipped lists, in order, the keys of commands that never ran because halt stopped
+	// the batch at an earlier failure.
+	Skipped []string
+}
+
+// CallTime is the server's timing of a call.
+type CallTime struct {
+	Start, Finish time.Time
+	Duration      time.Duration
+	Processing    time.Duration
+	// Operating is the method's operating time used in the rolling 10-minute window;
+	// OperatingResetAt is when that window frees up (zero when not reported).
+	Operating        time.Duration
+	OperatingResetAt time.Time
+}
+
+// Batch sends the commands in one request per 50 (the server's maximum), in order. With
+// halt, the server stops at the first failing command and no later chunk is sent; the
+// keys that never ran are in [BatchResult.Skipped]. A failed command is not an error of
+// Batch: it is in [BatchResult.Errors]. Batch returns an error only when a request
+// failed as a whole; the result then holds the chunks that completed before it.
+//
+// Batch is never retried once it may have run (a batch is not atomic): only a refusal
+// before it ran (QUERY_LIMIT_EXCEEDED, a connection never made) is retried.
+func (c *Client) Batch(ctx context.Context, halt bool, cmds ...BatchCommand) (*BatchResult, error) {
+	encoded, err := encodeBatch(cmds)
+	if err != nil {
+		return nil, err
+	}
+	res := &BatchResult{
+		Results: map[string]json.RawMessage{},
+		Errors:  map[string]*APIError{},
+		Totals:  map[string]int{},
+		Nexts:   map[string]int{},
+		Times:   map[string]CallTime{},
+	}
+	for start := 0; start < len(cmds); start += MaxBatchCommands {
+		end := min(start+MaxBatchCommands, len(cmds))
+		env, err := c.send(ctx, "batch", batchBody(halt, cmds[start:end], encoded[start:end]))
+		if err != nil {
+			return res, err
+		}
+		failed, err := c.collect(res, env.Result, cmds[start:end])
+		if err != nil {
+			return res, err
+		}
+		if halt && failed {
+			for _, cmd := range cmds[end:] {
+				res.Skipped = append(res.Skipped, cmd.Key)
+			}
+			break
+		}
+	}
+	return res, nil
+}
+
+// encodeBatch validates the commands and renders each as "method?query".
+func encodeBatch(cmds []BatchCommand) ([]string, error) {
+	if len(cmds) == 0 {
+		return nil, invalid("cmds", "at least one command is required")
+	}
+	seen := make(map[string]bool, len(cmds))
+	out := make([]string, len(cmds))
+	for i, cmd := range cmds {
+		field := fmt.Sprintf("cmds[%d]", i)
+		switch {
+		case cmd.Key == "":
+			return nil, invalid(field+".Key", "must not be empty")
+		case seen[cmd.Key]:
+			return nil, invalid(field+".Key", fmt.Sprintf("%q is used twice; keys must be unique", cmd.Key))
+		case cmd.Method == "":
+			return nil, invalid(field+".Method", "must not be empty")
+		}
+		seen[cmd.Key] = true
+		if err := checkMethod(cmd.Method); err != nil {
+			return nil, invalid(field+".Method", err.(*ValidationError).Rule)
+		}
+		query, err := phpquery.Encode(cmd.Params)
+		if err != nil {
+			return nil, invalid(field+".Params", err.Error())
+		}
+		out[i] = cmd.Method
+		if query != "" {
+			out[i] += "?" + query
+		}
+	}
+	return out, nil
+}
+
+// batchBody writes the JSON by hand: the server runs the commands in the order of the
+// cmd object's keys, and encoding/json would sort them.
+func batchBody(halt bool, cmds []BatchCommand, encoded []string) []byte {
+	body := []byte(`{"halt":`)
+	if halt {
+		body = append(body, '1')
+	} else {
+		body = append(body, '0')
+	}
+	body = append(body, `,"cmd":{`...)
+	for i, cmd := range cmds {
+		if i > 0 {
+			body = append(body, ',')
+		}
+		key, _ := json.Marshal(cmd.Key)
+		val, _ := json.Marshal(encoded[i])
+		body = append(body, key...)
+		body = append(body, ':')
+		body = append(body, val...)
+	}
+	return append(body, "}}"...)
+}
+
+// collect merges one chunk's answer into res and reports whether a command failed.
+// Any section may arrive as [] (empty) or as a list when the keys are 0..n-1.
+func (c *Client) collect(res *BatchResult, raw json.RawMessage, cmds []BatchCommand) (failed bool, err error) {
+	sections := envelope.Sections(raw)
+	if sections == nil {
+		return false, &UnexpectedResponseError{Method: "batch", StatusCode: 200, Reason: "result is not a batch answer"}
+	}
+	methods := make(map[string]string, len(cmds))
+	for _, cmd := range cmds {
+		methods[cmd.Key] = cmd.Method
+	}
+	for key, v := range envelope.Sections(sections["result"]) {
+		res.Results[key] = v
+	}
+	for key, v := range envelope.Sections(sections["result_error"]) {
+		e, ok := envelope.DecodeError(v)
+		if !ok {
+			e = envelope.Error{Description: "malformed error entry"}
+		}
+		res.Errors[key] = &APIError{Code: e.Code, Description: c.secrets.String(e.Description), Argument: e.Argument,
+			StatusCode: 200, Method: methods[key]}
+		failed = true
+	}
+	for key, v := range envelope.Sections(sections["result_total"]) {
+		if n, ok := envelope.Int(v); ok {
+			res.Totals[key] = n
+		}
+	}
+	for key, v := range envelope.Sections(sections["result_next"]) {
+		if n, ok := envelope.Int(v); ok {
+			res.Nexts[key] = n
+		}
+	}
+	for key, v := range envelope.Sections(sections["result_time"]) {
+		t := envelope.DecodeTime(v)
+		res.Times[key] = callTime(t)
+		if m, ok := methods[key]; ok {
+			c.noteTime(m, t)
+		}
+	}
+	for _, cmd := range cmds {
+		_, ok := res.Results[cmd.Key]
+		if _, failed := res.Errors[cmd.Key]; !ok && !failed {
+			res.Skipped = append(res.Skipped, cmd.Key)
+		}
+	}
+	return failed, nil
+}
+
+func callTime(t envelope.Time) CallTime {
+	ct := CallTime{
+		Start:      unixFloat(t.Start),
+		Finish:     unixFloat(t.Finish),
+		Duration:   seconds(t.Duration),
+		Processing: seconds(t.Processing),
+		Operating:  seconds(t.Operating),
+	}
+	if t.OperatingResetAt > 0 {
+		ct.OperatingResetAt = time.Unix(t.OperatingResetAt, 0)
+	}
+	return ct
+}
+
+func unixFloat(f float64) time.Time {
+	if f == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, int64(f*1e9))
+}
+
+func seconds(f float64) time.Duration { return time.Duration(f * float64(time.Second)) }
+
+// SetCommand is the batch form of [UserOptionService.Set], validated the same way.
+func (s *UserOptionService) SetCommand(key string, options map[string]any) (BatchCommand, error) {
+	if err := validateOptions(options); err != nil {
+		return BatchCommand{}, err
+	}
+	return BatchCommand{Key: key, Method: "user.option.set", Params: map[string]any{"options": options}}, nil
+}
+
+// GetCommand is the batch form of [UserOptionService.Get]: its result is the raw value,
+// or null when the key is absent.
+func (s *UserOptionService) GetCommand(key, option string) (BatchCommand, error) {
+	if option == "" {
+		return BatchCommand{}, invalid("key", "must not be empty")
+	}
+	return BatchCommand{Key: key, Method: "user.option.get", Params: map[string]string{"option": option}}, nil
+}
+
+// AddCommand is the batch form of [UserFieldTypeService.Add], validated the same way.
+func (s *UserFieldTypeService) AddCommand(key string, t UserFieldType) (BatchCommand, error) {
+	if err := t.validate(); err != nil {
+		return BatchCommand{}, err
+	}
+	return BatchCommand{Key: key, Method: "userfieldtype.add", Params: t.addParams()}, nil
+}
+
+// UpdateCommand is the batch form of [UserFieldTypeService.Update], validated the same way.
+func (s *UserFieldTypeService) UpdateCommand(key string, t UserFieldType) (BatchCommand, error) {
+	if err := t.validate(); err != nil {
+		return BatchCommand{}, err
+	}
+	return BatchCommand{Key: key, Method: "userfieldtype.update", Params: t.params()}, nil
+}
+
+// DeleteCommand is the batch form of [UserFieldTypeService.Delete].
+func (s *UserFieldTypeService) DeleteCommand(key, userTypeID string) (BatchCommand, error) {
+	if err := validateUserTypeID(userTypeID); err != nil {
+		return BatchCommand{}, err
+	}
+	return BatchCommand{Key: key, Method: "userfieldtype.delete", Params: map[string]string{"USER_TYPE_ID": userTypeID}}, nil
+}

@@ -1,0 +1,224 @@
+package bitrix24
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Sentinel errors, matched with [errors.Is]. An [*APIError] matches the sentinel of its
+// code (compared case-insensitively, see [APIError.Is]); HTTP statuses are not used,
+// because Bitrix24 sends the same code with different statuses depending on the path.
+var (
+	// ErrValidation: a client-side input check failed and nothing was sent. The error is
+	// a [*ValidationError] naming the field and the rule.
+	ErrValidation = errors.New("bitrix24: invalid input")
+	// ErrUnexpectedResponse: the answer was not a Bitrix24 JSON envelope (an HTML page
+	// from a proxy, truncated JSON, an oversized body, a redirect). The error is an
+	// [*UnexpectedResponseError].
+	ErrUnexpectedResponse = errors.New("bitrix24: unexpected response")
+
+	ErrArgument              = errors.New("bitrix24: invalid argument")
+	ErrNotFound              = errors.New("bitrix24: not found")
+	ErrCore                  = errors.New("bitrix24: core error")
+	ErrWrongHandlerURL       = errors.New("bitrix24: wrong handler URL")
+	ErrMethodNotFound        = errors.New("bitrix24: method not found")
+	ErrQueryLimitExceeded    = errors.New("bitrix24: query limit exceeded")
+	ErrOperationTimeLimit    = errors.New("bitrix24: method blocked by operation time limit")
+	ErrOverloadLimit         = errors.New("bitrix24: REST API blocked due to overload")
+	ErrNoAuthFound           = errors.New("bitrix24: no authorization found")
+	ErrExpiredToken          = errors.New("bitrix24: access token expired")
+	ErrInvalidToken          = errors.New("bitrix24: invalid access token")
+	ErrInvalidCredentials    = errors.New("bitrix24: invalid webhook credentials")
+	ErrInsufficientScope     = errors.New("bitrix24: insufficient scope")
+	ErrAccessDenied          = errors.New("bitrix24: access denied")
+	ErrWrongAuthType         = errors.New("bitrix24: authorization type not allowed for this method")
+	ErrUserAccess            = errors.New("bitrix24: user has no access to the application")
+	ErrHTTPSRequired         = errors.New("bitrix24: https required")
+	ErrPortalDeleted         = errors.New("bitrix24: portal deleted")
+	ErrInternal              = errors.New("bitrix24: internal server error")
+	ErrBatchMethodNotAllowed = errors.New("bitrix24: method not allowed in batch")
+	ErrBatchLengthExceeded   = errors.New("bitrix24: batch length exceeded")
+	ErrManifestNotAvailable  = errors.New("bitrix24: manifest not available")
+	ErrPaymentRequired       = errors.New("bitrix24: payment required")
+	ErrInvalidGrant          = errors.New("bitrix24: invalid grant (refresh token spent, expired or unknown)")
+	ErrInvalidClient         = errors.New("bitrix24: invalid client (wrong client id or secret)")
+)
+
+// codeSentinels maps each upper-cased Bitrix24 error code to its sentinel. It covers
+// every code of the method references and of the system error table.
+var codeSentinels = map[string]error{
+	"ERROR_ARGUMENT":                  ErrArgument,
+	"ARGUMENTNULLEXCEPTION":           ErrArgument, // the docs print the PHP class name
+	"INVALID_ARG_VALUE":               ErrArgument,
+	"ERROR_NOT_FOUND":                 ErrNotFound,
+	"NOT_FOUND":                       ErrNotFound,
+	"ERROR_CORE":                      ErrCore,
+	"ERROR_WRONG_HANDLER_URL":         ErrWrongHandlerURL,
+	"ERROR_UNSUPPORTED_PROTOCOL":      ErrWrongHandlerURL,
+	"ERROR_METHOD_NOT_FOUND":          ErrMethodNotFound,
+	"QUERY_LIMIT_EXCEEDED":            ErrQueryLimitExceeded,
+	"OPERATION_TIME_LIMIT":            ErrOperationTimeLimit,
+	"OVERLOAD_LIMIT":                  ErrOverloadLimit,
+	"NO_AUTH_FOUND":                   ErrNoAuthFound,
+	"EXPIRED_TOKEN":                   ErrExpiredToken,
+	"INVALID_TOKEN":                   ErrInvalidToken,
+	"INVALID_CREDENTIALS":             ErrInvalidCredentials,
+	"INSUFFICIENT_SCOPE":              ErrInsufficientScope,
+	"ACCESS_DENIED":                   ErrAccessDenied,
+	"ACCESSEXCEPTION":                 ErrAccessDenied, // the docs print the PHP class name
+	"WRONG_AUTH_TYPE":                 ErrWrongAuthType,
+	"USER_ACCESS_ERROR":               ErrUserAccess,
+	"INVALID_REQUEST":                 ErrHTTPSRequired,
+	"PORTAL_DELETED":                  ErrPortalDeleted,
+	"INTERNAL_SERVER_ERROR":           ErrInternal,
+	"ERROR_UNEXPECTED_ANSWER":         ErrInternal,
+	"ERROR_BATCH_METHOD_NOT_ALLOWED":  ErrBatchMethodNotAllowed,
+	"ERROR_BATCH_LENGTH_EXCEEDED":     ErrBatchLengthExceeded,
+	"ERROR_MANIFEST_IS_NOT_AVAILABLE": ErrManifestNotAvailable,
+	"PAYMENT_REQUIRED":                ErrPaymentRequired,
+	"INVALID_GRANT":                   ErrInvalidGrant,
+	"INVALID_CLIENT":                  ErrInvalidClient,
+	"WRONG_CLIENT":                    ErrInvalidClient,
+}
+
+// descriptionSentinels classifies errors that arrive with an empty code (live portals
+// send "error": "" with only a description, notably inside batch answers). Only texts the
+// server is known to send are listed; the keys are lower-cased and trimmed.
+var descriptionSentinels = map[string]error{
+	"not found":                                      ErrNotFound,
+	"user field type not found":                      ErrNotFound,
+	"id is not defined or invalid.":                  ErrArgument,
+	"method not found!":                              ErrMethodNotFound,
+	"too many requests":                              ErrQueryLimitExceeded,
+	"wrong authorization data":                       ErrNoAuthFound,
+	"the access token provided has expired":          ErrExpiredToken,
+	"invalid request credentials":                    ErrInvalidCredentials,
+	"portal was deleted":                             ErrPortalDeleted,
+	"internal server error":                          ErrInternal,
+	"method is blocked due to operation time limit.": ErrOperationTimeLimit,
+}
+
+// APIError is an error answered by Bitrix24: the "error" and "error_description" of the
+// envelope, a batch command's entry in result_error, or the token endpoint's answer.
+// Use [errors.Is] with the sentinels to branch on it and [errors.As] to read its fields.
+type APIError struct {
+	Code        string // the "error" field as sent, e.g. "ERROR_NOT_FOUND" or "expired_token"
+	Description string // "error_description"
+	Argument    string // "argument", when the server names the bad parameter
+	StatusCode  int    // HTTP status of the answer (200 for errors inside a batch)
+	Method      string // REST method, e.g. "userfieldtype.update"; "oauth/token" for a refresh
+	// ResetAt is, for OPERATION_TIME_LIMIT, when the method unblocks: the last
+	// time.operating_reset_at the client saw for this method. Zero when unknown.
+	ResetAt time.Time
+}
+
+// Error describes the failure. It never contains a secret or the request URL.
+func (e *APIError) Error() string {
+	var b strings.Builder
+	b.WriteString("bitrix24: ")
+	if e.Method != "" {
+		b.WriteString(e.Method)
+		b.WriteString(": ")
+	}
+	code := e.Code
+	if code == "" {
+		code = "error without code"
+	}
+	b.WriteString(code)
+	if e.Description != "" {
+		b.WriteString(": ")
+		b.WriteString(e.Description)
+	}
+	if e.Argument != "" {
+		fmt.Fprintf(&b, " (argument %s)", e.Argument)
+	}
+	if e.StatusCode != 0 {
+		fmt.Fprintf(&b, " (HTTP %d)", e.StatusCode)
+	}
+	if hint := e.hint(); hint != "" {
+		b.WriteString("; ")
+		b.WriteString(hint)
+	}
+	return b.String()
+}
+
+// hint adds what the user should do for the errors that are easy to misread.
+func (e *APIError) hint() string {
+	switch {
+	case strings.EqualFold(e.Code, "WRONG_AUTH_TYPE"),
+		strings.EqualFold(e.Code, "ACCESS_DENIED") && strings.Contains(e.Description, "Application context required"):
+		return "this method needs an installed application: use NewOAuthClient, not a webhook"
+	case strings.EqualFold(e.Code, "OPERATION_TIME_LIMIT") && !e.ResetAt.IsZero():
+		return "blocked until " + e.ResetAt.UTC().Format(time.RFC3339)
+	}
+	return ""
+}
+
+// Is reports whether target is the sentinel of e's code, compared case-insensitively.
+// An error with an empty code is matched by its description when that text is one the
+// server is known to send (for example "Not found" matches [ErrNotFound]).
+func (e *APIError) Is(target error) bool {
+	s := e.sentinel()
+	return s != nil && s == target
+}
+
+func (e *APIError) sentinel() error {
+	if e.Code != "" {
+		return codeSentinels[strings.ToUpper(e.Code)]
+	}
+	return descriptionSentinels[strings.ToLower(strings.TrimSpace(e.Description))]
+}
+
+// IsCode reports whether err is or wraps an [*APIError] whose code equals one of codes,
+// case-insensitively. Use it for codes that have no sentinel.
+func IsCode(err error, codes ...string) bool {
+	var apiErr *APIError
+	if !errors.As(err, &apiErr) {
+		return false
+	}
+	for _, c := range codes {
+		if strings.EqualFold(apiErr.Code, c) {
+			return true
+		}
+	}
+	return false
+}
+
+// ValidationError is a client-side input check that failed before anything was sent.
+// It matches [ErrValidation].
+type ValidationError struct {
+	Field string // e.g. "UserFieldType.UserTypeID"
+	Rule  string // e.g. "must match ^[a-z0-9]+$"
+}
+
+func (e *ValidationError) Error() string {
+	return "bitrix24: invalid " + e.Field + ": " + e.Rule
+}
+
+// Unwrap makes errors.Is(err, ErrValidation) hold.
+func (e *ValidationError) Unwrap() error { return ErrValidation }
+
+func invalid(field, rule string) error { return &ValidationError{Field: field, Rule: rule} }
+
+// UnexpectedResponseError is an answer that is not a Bitrix24 envelope. It matches
+// [ErrUnexpectedResponse].
+type UnexpectedResponseError struct {
+	Method     string
+	StatusCode int
+	Reason     string // e.g. "body is not JSON", "body exceeds 33554432 bytes"
+	// Snippet is the start of the body (at most 256 bytes), with secrets redacted.
+	Snippet string
+}
+
+func (e *UnexpectedResponseError) Error() string {
+	msg := fmt.Sprintf("bitrix24: %s: unexpected response (HTTP %d): %s", e.Method, e.StatusCode, e.Reason)
+	if e.Snippet != "" {
+		msg += ": " + fmt.Sprintf("%q", e.Snippet)
+	}
+	return msg
+}
+
+// Unwrap makes errors.Is(err, ErrUnexpectedResponse) hold.
+func (e *UnexpectedResponseError) Unwrap() error { return ErrUnexpectedResponse }

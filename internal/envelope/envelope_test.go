@@ -1,0 +1,125 @@
+package envelope
+
+import (
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestDecodeSuccess(t *testing.T) {
+	t.Parallel()
+	env, apiErr, err := Decode([]byte(`{"result":[{"ID":"1"}],"total":120,"next":50,"time":{"start":1724423274.842117,"finish":1724423275,"duration":"0.5","processing":0,"date_start":"2024-08-23T16:27:54+02:00","operating_reset_at":1724423874,"operating":1.83}}`))
+	require.NoError(t, err)
+	require.Nil(t, apiErr)
+	assert.JSONEq(t, `[{"ID":"1"}]`, string(env.Result))
+	assert.True(t, env.HasTotal)
+	assert.Equal(t, 120, env.Total)
+	assert.True(t, env.HasNext)
+	assert.Equal(t, 50, env.Next)
+	assert.InDelta(t, 1724423274.842117, env.Time.Start, 1e-6)
+	assert.Equal(t, 1724423275.0, env.Time.Finish)
+	assert.Equal(t, 0.5, env.Time.Duration)
+	assert.Equal(t, int64(1724423874), env.Time.OperatingResetAt)
+	assert.Equal(t, 1.83, env.Time.Operating)
+	assert.Equal(t, "2024-08-23T16:27:54+02:00", env.Time.DateStart)
+}
+
+func TestDecodeOptionalAndOddShapes(t *testing.T) {
+	t.Parallel()
+	for _, body := range []string{
+		`{"result":null}`, `{"result":false}`, `{"result":[],"time":[]}`, `{"result":true,"time":"x"}`,
+		` {"result":1,"total":"3"} `, `{"result":1,"error":null}`, `{"result":1,"error":""}`,
+	} {
+		env, apiErr, err := Decode([]byte(body))
+		require.NoError(t, err, body)
+		require.Nil(t, apiErr, body)
+		assert.NotNil(t, env.Result, body)
+		assert.False(t, env.HasNext, body)
+	}
+}
+
+func TestDecodeErrors(t *testing.T) {
+	t.Parallel()
+	_, e, err := Decode([]byte(`{"error":"ERROR_ARGUMENT","error_description":"Argument \u0027options\u0027 is null or empty","argument":"options"}`))
+	require.NoError(t, err)
+	assert.Equal(t, &Error{Code: "ERROR_ARGUMENT", Description: "Argument 'options' is null or empty", Argument: "options"}, e)
+
+	_, e, err = Decode([]byte(`{"error":"","error_description":"Not found"}`))
+	require.NoError(t, err)
+	assert.Equal(t, &Error{Description: "Not found"}, e)
+
+	_, e, err = Decode([]byte(`{"result":true,"error":"expired_token","error_description":"x"}`))
+	require.NoError(t, err)
+	assert.Equal(t, "expired_token", e.Code, "an error key wins whatever else is there")
+}
+
+func TestDecodeNotEnvelope(t *testing.T) {
+	t.Parallel()
+	for _, body := range []string{"", "<html>502</html>", `{"result":`, `[1]`, `{"foo":1}`, `"x"`, "null", `{"error":"","error_description":""}`} {
+		_, _, err := Decode([]byte(body))
+		require.ErrorIs(t, err, ErrNotEnvelope, body)
+	}
+}
+
+func TestSections(t *testing.T) {
+	t.Parallel()
+	assert.Nil(t, Sections(json.RawMessage(`[]`)))
+	assert.Nil(t, Sections(json.RawMessage(`null`)))
+	assert.Equal(t, map[string]json.RawMessage{"a": json.RawMessage(`1`)}, Sections(json.RawMessage(`{"a":1}`)))
+	assert.Equal(t, map[string]json.RawMessage{"0": json.RawMessage(`{"x":1}`), "1": json.RawMessage(`2`)}, Sections(json.RawMessage(`[{"x":1},2]`)))
+	assert.True(t, IsEmptyList(json.RawMessage(" [ ] ")))
+	assert.False(t, IsEmptyList(json.RawMessage("[1]")))
+	assert.False(t, IsEmptyList(json.RawMessage("{}")))
+}
+
+func TestDecodeError(t *testing.T) {
+	t.Parallel()
+	e, ok := DecodeError(json.RawMessage(`{"error":"insufficient_scope","error_description":""}`))
+	require.True(t, ok)
+	assert.Equal(t, "insufficient_scope", e.Code)
+	_, ok = DecodeError(json.RawMessage(`"x"`))
+	assert.False(t, ok)
+}
+
+// FuzzDecode: never panics; exactly one of the three outcomes; an error key always
+// yields an error.
+func FuzzDecode(f *testing.F) {
+	files, _ := filepath.Glob(filepath.Join("..", "..", "testdata", "*.json"))
+	for _, name := range files {
+		if data, err := os.ReadFile(name); err == nil {
+			f.Add(data)
+		}
+	}
+	for _, s := range []string{`{"result":[],"time":[]}`, `{"error":"","error_description":"Not found"}`, `<html>`, `{"result":{"a":`, `{"result":1,"total":1e400}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		env, e, err := Decode(body)
+		outcomes := 0
+		for _, set := range []bool{env != nil, e != nil, err != nil} {
+			if set {
+				outcomes++
+			}
+		}
+		if outcomes != 1 {
+			t.Fatalf("Decode(%q) gave %d outcomes", body, outcomes)
+		}
+		if err != nil && !errors.Is(err, ErrNotEnvelope) {
+			t.Fatalf("error %v does not wrap ErrNotEnvelope", err)
+		}
+		var probe map[string]json.RawMessage
+		if json.Unmarshal(body, &probe) == nil {
+			if code, ok := probe["error"]; ok && e == nil && env != nil {
+				var s string
+				if json.Unmarshal(code, &s) == nil && s != "" {
+					t.Fatalf("error key %s ignored", code)
+				}
+			}
+		}
+	})
+}

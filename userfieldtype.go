@@ -1,0 +1,150 @@
+package bitrix24
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"strings"
+)
+
+// UserFieldTypeService manages the application's custom user-field types:
+// userfieldtype.add, .update, .list and .delete. It needs an OAuth client with the
+// "placement" scope and a portal administrator: through a webhook Bitrix24 answers
+// WRONG_AUTH_TYPE.
+type UserFieldTypeService service
+
+// UserFieldType is a custom user-field type rendered by the application's handler.
+type UserFieldType struct {
+	UserTypeID  string // USER_TYPE_ID: a-z and 0-9 only; unique on the portal
+	Handler     string // HANDLER: absolute http(s) URL the portal loads in an iframe
+	Title       string // TITLE
+	Description string // DESCRIPTION
+	Height      int    // OPTIONS.height in pixels; 0: the standard height (not returned by List)
+}
+
+// Add registers a new type (userfieldtype.add). The id must be unused on the whole
+// portal, by any application: otherwise the answer is ERROR_CORE.
+func (s *UserFieldTypeService) Add(ctx context.Context, t UserFieldType) error {
+	if err := t.validate(); err != nil {
+		return err
+	}
+	return s.c.Call(ctx, "userfieldtype.add", t.addParams(), nil)
+}
+
+// Update replaces the handler, title, description and height of an existing type of
+// this application (userfieldtype.update); Height 0 restores the standard height.
+// TITLE is always sent: the server fails an update without it after a partial write.
+func (s *UserFieldTypeService) Update(ctx context.Context, t UserFieldType) error {
+	if err := t.validate(); err != nil {
+		return err
+	}
+	return s.c.Call(ctx, "userfieldtype.update", t.params(), nil)
+}
+
+// List returns every type of this application, following the server's pages of 50
+// (userfieldtype.list). Height is not returned by the server and stays 0.
+func (s *UserFieldTypeService) List(ctx context.Context) ([]UserFieldType, error) {
+	var all []UserFieldType
+	start := 0
+	for {
+		env, err := s.c.do(ctx, "userfieldtype.list", map[string]int{"start": start})
+		if err != nil {
+			return nil, err
+		}
+		var page []struct {
+			UserTypeID  string  `json:"USER_TYPE_ID"`
+			Handler     string  `json:"HANDLER"`
+			Title       string  `json:"TITLE"`
+			Description *string `json:"DESCRIPTION"`
+		}
+		if err := decodeResult("userfieldtype.list", env.Result, &page); err != nil {
+			return nil, err
+		}
+		for _, p := range page {
+			t := UserFieldType{UserTypeID: p.UserTypeID, Handler: p.Handler, Title: p.Title}
+			if p.Description != nil {
+				t.Description = *p.Description
+			}
+			all = append(all, t)
+		}
+		if !env.HasNext {
+			return all, nil
+		}
+		if env.Next <= start || len(page) == 0 {
+			return nil, &UnexpectedResponseError{Method: "userfieldtype.list", StatusCode: 200,
+				Reason: fmt.Sprintf("paging does not advance (start %d, next %d)", start, env.Next)}
+		}
+		start = env.Next
+	}
+}
+
+// Delete removes the type with the given id (userfieldtype.delete). Fields already
+// created with it are left alone by the server.
+func (s *UserFieldTypeService) Delete(ctx context.Context, userTypeID string) error {
+	if err := validateUserTypeID(userTypeID); err != nil {
+		return err
+	}
+	return s.c.Call(ctx, "userfieldtype.delete", map[string]string{"USER_TYPE_ID": userTypeID}, nil)
+}
+
+func (t UserFieldType) params() map[string]any {
+	return map[string]any{
+		"USER_TYPE_ID": t.UserTypeID,
+		"HANDLER":      t.Handler,
+		"TITLE":        t.Title,
+		"DESCRIPTION":  t.Description,
+		"OPTIONS":      map[string]int{"height": t.Height},
+	}
+}
+
+// addParams omits OPTIONS at the standard height: a new type has nothing to reset.
+func (t UserFieldType) addParams() map[string]any {
+	params := t.params()
+	if t.Height == 0 {
+		delete(params, "OPTIONS")
+	}
+	return params
+}
+
+// validate applies the rules of the method reference, which the server itself does not
+// all check (it only lower-cases the id).
+func (t UserFieldType) validate() error {
+	if err := validateUserTypeID(t.UserTypeID); err != nil {
+		return err
+	}
+	if err := validateHandler(t.Handler); err != nil {
+		return err
+	}
+	if strings.TrimSpace(t.Title) == "" {
+		return invalid("UserFieldType.Title", "is required")
+	}
+	if t.Height < 0 {
+		return invalid("UserFieldType.Height", "must not be negative")
+	}
+	return nil
+}
+
+func validateUserTypeID(id string) error {
+	const field = "UserFieldType.UserTypeID"
+	if id == "" {
+		return invalid(field, "is required")
+	}
+	for i := 0; i < len(id); i++ {
+		if ch := id[i]; !(ch >= 'a' && ch <= 'z' || ch >= '0' && ch <= '9') {
+			return invalid(field, fmt.Sprintf("%q must match ^[a-z0-9]+$", id))
+		}
+	}
+	return nil
+}
+
+func validateHandler(handler string) error {
+	const field = "UserFieldType.Handler"
+	if handler == "" {
+		return invalid(field, "is required")
+	}
+	u, err := url.Parse(handler)
+	if err != nil || !u.IsAbs() || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return invalid(field, "must be an absolute http or https URL with a host")
+	}
+	return nil
+}
