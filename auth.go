@@ -105,7 +105,7 @@ func NewWebhookClient(webhookURL string, opts ...Option) (*Client, error) {
 			return nil, err
 		}
 		c.secrets.Add(code)
-		return webhook{base: base}, nil
+		return &webhook{base: base}, nil
 	})
 }
 

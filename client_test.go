@@ -152,7 +152,8 @@ func TestUserFieldTypeListFollowsPages(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, types, 120)
 	assert.Equal(t, bitrix24.UserFieldType{UserTypeID: "type000", Handler: "https://app.example.com/h0", Title: "Type 0"}, types[0])
-	assert.Equal(t, "d119", types[119].Description)
+	assert.Equal(t, "d118", types[118].Description)
+	assert.Empty(t, types[119].Description, "DESCRIPTION null")
 	require.Equal(t, 3, rec.count())
 	for i, start := range []float64{0, 50, 100} {
 		assert.Equal(t, start, rec.body(i)["start"])
@@ -394,7 +395,7 @@ func TestFormattingHidesSecrets(t *testing.T) {
 	require.NoError(t, err)
 	wc, err := bitrix24.NewWebhookClient(testWebhook)
 	require.NoError(t, err)
-	for _, v := range []any{cfg, &cfg, cfg.Token, oc, wc, *wc} {
+	for _, v := range []any{cfg, &cfg, cfg.Token, oc, wc} {
 		for _, verb := range []string{"%v", "%+v", "%#v", "%s"} {
 			requireNoSecret(t, fmt.Sprintf(verb, v))
 		}
@@ -527,11 +528,11 @@ func TestOnTokenRefreshErrorKeepsNewPair(t *testing.T) {
 func TestRetryPolicy(t *testing.T) {
 	t.Parallel()
 	limit := jsonResponder(503, `{"error":"QUERY_LIMIT_EXCEEDED","error_description":"Too many requests"}`)
-	html := func(req *http.Request) (*http.Response, error) {
+	html := httpmock.Responder(func(req *http.Request) (*http.Response, error) {
 		resp := httpmock.NewStringResponse(502, "<html><body><h1>502 Bad Gateway</h1></body></html>")
 		resp.Header.Set("Content-Type", "text/html")
 		return resp, nil
-	}
+	})
 	ok := jsonResponder(200, `{"result":true}`)
 	tests := []struct {
 		name      string
@@ -540,13 +541,13 @@ func TestRetryPolicy(t *testing.T) {
 		calls     int
 		wantErr   error
 	}{
-		{"limit then ok", "crm.item.add", limit.Times(2, ok), 3, nil},
+		{"limit then ok", "crm.item.add", limit.Then(limit).Then(ok), 3, nil},
 		{"limit exhausts retries", "crm.item.add", limit, 4, bitrix24.ErrQueryLimitExceeded},
 		{"operation time limit never retried", "user.option.get", jsonResponder(429, `{"error":"OPERATION_TIME_LIMIT","error_description":"Method is blocked due to operation time limit."}`), 1, bitrix24.ErrOperationTimeLimit},
 		{"overload never retried", "user.option.get", jsonResponder(503, `{"error":"OVERLOAD_LIMIT","error_description":"REST API is blocked due to overload."}`), 1, bitrix24.ErrOverloadLimit},
 		{"html 502 on add not retried", "userfieldtype.add", html, 1, bitrix24.ErrUnexpectedResponse},
-		{"html 502 on get retried", "user.option.get", html.Times(1, ok), 2, nil},
-		{"internal error on set retried", "user.option.set", jsonResponder(500, `{"error":"INTERNAL_SERVER_ERROR","error_description":"Internal server error"}`).Times(1, ok), 2, nil},
+		{"html 502 on get retried", "user.option.get", html.Then(ok), 2, nil},
+		{"internal error on set retried", "user.option.set", jsonResponder(500, `{"error":"INTERNAL_SERVER_ERROR","error_description":"Internal server error"}`).Then(ok), 2, nil},
 		{"internal error on batch not retried", "batch", jsonResponder(500, `{"error":"INTERNAL_SERVER_ERROR","error_description":"Internal server error"}`), 1, bitrix24.ErrInternal},
 		{"argument error never retried", "user.option.set", jsonResponder(400, `{"error":"ERROR_ARGUMENT","error_description":"x"}`), 1, bitrix24.ErrArgument},
 		{"transport error on add not retried", "userfieldtype.add", httpmock.NewErrorResponder(errors.New("connection reset by peer")), 1, nil},

@@ -173,6 +173,7 @@ func TestParse(t *testing.T) {
 		{"empty name skipped", "=1&[a]=2&%20=3&[=4&b=5", m{"b": "5"}},
 		{"name cut at NUL", "a%00b=1&c[d%00e]=2&f[g]%00[h]=3&%00x=4", m{"a": "1", "c_d": "2", "f": m{"g": "3"}}},
 		{"value keeps NUL", "a=x%00y", m{"a": "x\x00y"}},
+		{"invalid UTF-8 kept in names", "%AD.x[%FF]=1&%FE[%80=2", m{"\xad_x": m{"\xff": "1"}, "\xfe_\x80": "2"}},
 		{"mangled __Host- dropped", "..Host-x=1&__Host-y=2&+__Secure-z=3&_.Secure-w=4", m{"__Host-y": "2", "__Secure-z": "3"}},
 		{"numeric top-level key", "0=a&1[]=b", m{"0": "a", "1": m{"0": "b"}}},
 		{"unicode", "%D0%B8%D0%BC%D1%8F[%F0%9F%98%80]=%D0%B4%D0%B0", m{"имя": m{"😀": "да"}}},
