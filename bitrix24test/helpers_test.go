@@ -60,7 +60,7 @@ func send(t *testing.T, s *Server, method, rawURL, contentType, body string, hdr
 	for k, v := range hdr {
 		req.Header[k] = v
 	}
-	c := s.Client()
+	c := clientFor(s)
 	res, err := c.Do(req)
 	require.NoError(t, err)
 	defer res.Body.Close()
@@ -68,8 +68,18 @@ func send(t *testing.T, s *Server, method, rawURL, contentType, body string, hdr
 	require.NoError(t, err)
 	r := resp{status: res.StatusCode, header: res.Header, raw: raw}
 	_ = json.Unmarshal(raw, &r.body)
-	c.CloseIdleConnections()
 	return r
+}
+
+var clients sync.Map // *Server -> *http.Client
+
+// clientFor shares one client per server; Server.Close closes its idle connections.
+func clientFor(s *Server) *http.Client {
+	if c, ok := clients.Load(s); ok {
+		return c.(*http.Client)
+	}
+	c, _ := clients.LoadOrStore(s, s.Client())
+	return c.(*http.Client)
 }
 
 // callJSON POSTs params as JSON to /rest/<method> with the app token of user 1 in auth.
@@ -150,3 +160,5 @@ func (c *fakeClock) Advance(d time.Duration) {
 	defer c.mu.Unlock()
 	c.t = c.t.Add(d)
 }
+
+func jsonNum(s string) any { return json.Number(s) }

@@ -268,6 +268,12 @@ func phpIntval(v any) int {
 			return 1
 		}
 		return 0
+	case int:
+		return x
+	case int64:
+		return int(x)
+	case float64:
+		return int(x)
 	case json.Number:
 		if n, err := x.Int64(); err == nil {
 			return int(n)
@@ -311,6 +317,12 @@ func phpTruthy(v any) bool {
 	case json.Number:
 		f, err := x.Float64()
 		return err != nil || f != 0
+	case int:
+		return x != 0
+	case int64:
+		return x != 0
+	case float64:
+		return x != 0
 	case map[string]any:
 		return len(x) > 0
 	case []any:

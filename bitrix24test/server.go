@@ -272,6 +272,7 @@ func NewServer(opts ...Option) *Server {
 	}
 	s.limiter.entries = map[limiterKey]*limiterEntry{}
 	s.mainApp = s.installAppLocked(cfg.scope)
+	s.issueLocked(s.mainApp, 1)
 	s.mainHook = s.addWebhookLocked(1, cfg.webhookScope)
 
 	s.ts = httptest.NewUnstartedServer(http.HandlerFunc(s.serveHTTP))

@@ -64,39 +64,70 @@ var (
 	bearer = regexp.MustCompile(`((?i:\bbearer)\s+)[A-Za-z0-9\-._~+/]+=*`)
 )
 
+// Trigger flags: which families of patterns can possibly match.
+const (
+	trigPath   = 1 << iota // "rest": webhook paths
+	trigKey                // a secret key name: query, form and JSON patterns
+	trigBearer             // "bearer"
+)
+
+// pattern is one regexp with the cheap preconditions that must hold for it
+// to match, so that most log lines run no regexp at all.
+type pattern struct {
+	re    *regexp.Regexp
+	repl  string
+	flag  int    // required trigger flag
+	needs string // required literal substring ("" = none)
+}
+
 // patterns run in order; each keeps its group 1 (and 2) and replaces the
 // rest of the match.
-var patterns = []struct {
-	re   *regexp.Regexp
-	repl string
-}{
-	{webhookPath, "${1}" + Placeholder},
-	{queryPlain, "${1}${2}" + Placeholder},
-	{queryEscaped, "${1}${2}" + Placeholder},
-	{jsonPlain, "${1}" + Placeholder},
-	{jsonEscaped, "${1}" + Placeholder},
-	{bearer, "${1}" + Placeholder},
+var patterns = []pattern{
+	{webhookPath, "${1}" + Placeholder, trigPath, ""},
+	{queryPlain, "${1}${2}" + Placeholder, trigKey, "="},
+	{queryEscaped, "${1}${2}" + Placeholder, trigKey, "%3"},
+	{jsonPlain, "${1}" + Placeholder, trigKey, ":"},
+	{jsonEscaped, "${1}" + Placeholder, trigKey, `\"`},
+	{bearer, "${1}" + Placeholder, trigBearer, ""},
 }
 
 // triggers are lower-case substrings at least one of which every pattern
-// needs; most log lines contain none, and then no regexp runs at all.
-var triggers = []string{
-	"rest", "auth", "token", "secret", "code", "password", "refresh_id", "bearer",
-	"ap=", "ap%3d", `ap"`, `ap\`, "ap]", "ap%5d",
+// needs, indexed by first byte so scanning a line touches each byte once.
+var triggers = func() (t [256][]trigger) {
+	for _, tr := range []trigger{
+		{"rest", trigPath},
+		{"bearer", trigBearer},
+		{"auth", trigKey}, {"token", trigKey}, {"secret", trigKey}, {"code", trigKey},
+		{"password", trigKey}, {"refresh_id", trigKey},
+		{"ap=", trigKey}, {"ap%3d", trigKey}, {`ap"`, trigKey}, {`ap\`, trigKey},
+		{"ap]", trigKey}, {"ap%5d", trigKey},
+	} {
+		c := tr.s[0]
+		t[c] = append(t[c], tr)
+		if 'a' <= c && c <= 'z' {
+			t[c-('a'-'A')] = append(t[c-('a'-'A')], tr)
+		}
+	}
+	return t
+}()
+
+type trigger struct {
+	s    string // lower case
+	flag int
 }
 
-// hasTrigger reports whether s contains any trigger, ignoring ASCII case,
+// scanTriggers returns the trigger flags present in s, ignoring ASCII case,
 // without allocating.
-func hasTrigger(s string) bool {
+func scanTriggers(s string) int {
+	flags := 0
 	for i := 0; i < len(s); i++ {
-		c := lower(s[i])
-		for _, tr := range triggers {
-			if tr[0] == c && len(s)-i >= len(tr) && hasPrefixFold(s[i+1:], tr[1:]) {
-				return true
+		for _, tr := range triggers[s[i]] {
+			if flags&tr.flag == 0 && hasPrefixFold(s[i+1:], tr.s[1:]) {
+				flags |= tr.flag
 			}
 		}
 	}
-	return false
+	return flags
 }
 
 func lower(c byte) byte {
@@ -132,9 +163,11 @@ func String(s string, secrets ...string) string {
 // be nil). Patterns run first so that a literal that happens to equal a
 // key name cannot hide the key and let its value through.
 func redactWith(s string, lit *strings.Replacer) string {
-	if hasTrigger(s) {
+	if flags := scanTriggers(s); flags != 0 {
 		for _, p := range patterns {
-			s = p.re.ReplaceAllString(s, p.repl)
+			if flags&p.flag != 0 && strings.Contains(s, p.needs) {
+				s = p.re.ReplaceAllString(s, p.repl)
+			}
 		}
 	}
 	if lit != nil {

@@ -211,13 +211,31 @@ func TestSecretsConcurrent(t *testing.T) {
 	}
 }
 
-func TestHasTrigger(t *testing.T) {
+func TestScanTriggers(t *testing.T) {
 	t.Parallel()
-	for _, s := range []string{"/REST/", "AUTH", "x Token", "Bearer", "AP=", `"ap"`, "ap%5D", "pass PASSWORD"} {
-		assert.True(t, hasTrigger(s), s)
+	cases := []struct {
+		in   string
+		want int
+	}{
+		{"/REST/", trigPath},
+		{"AUTH", trigKey},
+		{"x Token", trigKey},
+		{"Bearer", trigBearer},
+		{"AP=", trigKey},
+		{`"ap"`, trigKey},
+		{`\"aP\"`, trigKey},
+		{"ap%5D", trigKey},
+		{"pass PASSWORD", trigKey},
+		{"/rest/x?code=1 bearer", trigPath | trigKey | trigBearer},
+		{"", 0},
+		{"hello world", 0},
+		{"status=200 latency=3ms", 0},
+		{"map", 0},
+		{"ap", 0},
+		{"res", 0},
 	}
-	for _, s := range []string{"", "hello world", "status=200 latency=3ms", "map"} {
-		assert.False(t, hasTrigger(s), s)
+	for _, tc := range cases {
+		assert.Equal(t, tc.want, scanTriggers(tc.in), tc.in)
 	}
 }
 
