@@ -85,6 +85,9 @@ func (s *Server) applyFault(w http.ResponseWriter, r *http.Request, f *Fault) bo
 		case <-r.Context().Done():
 			t.Stop()
 			return false
+		case <-s.done:
+			t.Stop()
+			return false
 		}
 	}
 	if f.DropConnection {

@@ -57,15 +57,6 @@ func parseRoute(path string) route {
 	return rt
 }
 
-// methodKey is the name a request is counted under: the lower-cased REST method without
-// suffix, or "oauth/token".
-func methodKey(path string) string {
-	if isTokenPath(path) {
-		return tokenMethod
-	}
-	return parseRoute(path).method
-}
-
 func isTokenPath(p string) bool { return p == "/oauth/token/" || p == "/oauth/token" }
 
 func isRESTPath(p string) bool { return p == "/rest" || strings.HasPrefix(p, "/rest/") }
@@ -236,7 +227,9 @@ func tokenFrom(header string, params map[string]any) string {
 	return ""
 }
 
-func isSpaceByte(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v' }
+func isSpaceByte(c byte) bool {
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'
+}
 
 // scalarString converts a PHP scalar to its string form; ok is false for null and arrays.
 func scalarString(v any) (string, bool) {
@@ -364,19 +357,19 @@ var methodTable map[string]methodDef
 
 func init() {
 	methodTable = map[string]methodDef{
-		"batch":                  {fn: methodBatch, batch: true},
-		"scope":                  {fn: methodScope},
-		"methods":                {fn: methodMethods},
-		"server.time":            {fn: methodServerTime},
-		"profile":                {fn: methodProfile},
-		"user.option.set":        {fn: methodUserOptionSet},
-		"user.option.get":        {fn: methodUserOptionGet},
-		"app.option.set":         {fn: methodAppOptionSet},
-		"app.option.get":         {fn: methodAppOptionGet},
-		"userfieldtype.add":      {scope: scopePlacement, fn: methodUFTAdd},
-		"userfieldtype.update":   {scope: scopePlacement, fn: methodUFTUpdate},
-		"userfieldtype.list":     {scope: scopePlacement, fn: methodUFTList},
-		"userfieldtype.delete":   {scope: scopePlacement, fn: methodUFTDelete},
+		"batch":                {fn: methodBatch, batch: true},
+		"scope":                {fn: methodScope},
+		"methods":              {fn: methodMethods},
+		"server.time":          {fn: methodServerTime},
+		"profile":              {fn: methodProfile},
+		"user.option.set":      {fn: methodUserOptionSet},
+		"user.option.get":      {fn: methodUserOptionGet},
+		"app.option.set":       {fn: methodAppOptionSet},
+		"app.option.get":       {fn: methodAppOptionGet},
+		"userfieldtype.add":    {scope: scopePlacement, fn: methodUFTAdd},
+		"userfieldtype.update": {scope: scopePlacement, fn: methodUFTUpdate},
+		"userfieldtype.list":   {scope: scopePlacement, fn: methodUFTList},
+		"userfieldtype.delete": {scope: scopePlacement, fn: methodUFTDelete},
 	}
 }
 
@@ -397,7 +390,6 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 // serveREST runs the pipeline of CRestServer::processExecution, preceded by fault
 // injection and the portal's leaky bucket.
 func (s *Server) serveREST(w http.ResponseWriter, r *http.Request, body []byte) {
-	begin := s.cfg.now()
 	rt := parseRoute(r.URL.Path)
 	in := readParams(r, body)
 	creds, start := takeCredentials(r, rt, in.params)
@@ -413,6 +405,7 @@ func (s *Server) serveREST(w http.ResponseWriter, r *http.Request, body []byte) 
 		return
 	}
 
+	begin := s.cfg.now()
 	s.mu.Lock()
 	status, out := s.processREST(r, rt, creds, start, &in, begin)
 	s.mu.Unlock()

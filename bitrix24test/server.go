@@ -17,6 +17,37 @@
 //	client, err := bitrix24.NewOAuthClient(srv.OAuthConfig(), bitrix24.WithHTTPClient(srv.Client()))
 //
 // Every method of *Server is safe for concurrent use.
+//
+// # Pipeline
+//
+// Each /rest/ request goes through: fault injection ([Server.InjectFault]), the
+// portal's leaky bucket (QUERY_LIMIT_EXCEEDED), the transport suffix, PORTAL_DELETED,
+// method lookup (ERROR_METHOD_NOT_FOUND, before authentication), authentication with
+// the scope check, the operating-time check (OPERATION_TIME_LIMIT), then the method.
+//
+// # Choices where the real server is not fully known
+//
+//   - ".xml" answers 500 INTERNAL_WRONG_TRANSPORT "Wrong transport!" (the fake does not
+//     speak XML).
+//   - Webhook credentials in the path win over a token; without a token, aplogin/ap
+//     query or body parameters work like the path. aplogin must be the numeric user id.
+//   - invalid_token says "The access token provided is invalid". The token endpoint
+//     answers invalid_request (400) for a grant type other than refresh_token,
+//     invalid_client (401) for an unknown client or wrong secret, invalid_grant (400)
+//     for an unknown, used or foreign refresh token. A refreshed pair replaces the old
+//     refresh token at once; the old access token works until it expires.
+//   - The ORM texts after "Error: " (TITLE over 255 characters, TITLE missing in the
+//     update quirk) are the fake's own; only the "Error: " prefix is the server's.
+//   - A PHP TypeError (e.g. "options" sent as a string) answers 500 with an HTML body.
+//   - Go maps have no order: JSON objects the fake builds from them list integer keys
+//     first, then the others sorted. Envelopes, list items and batch sections keep PHP's
+//     order. Batch commands run in the order they were sent (recovered from the raw
+//     JSON or form body).
+//   - Option values are stored as received: strings from form data, JSON types from JSON
+//     bodies (numbers as json.Number in [Server.UserOptions]).
+//   - The batch substitution applies to parameter values, not keys; "$RESULT[...]" (upper
+//     case) matches but finds no section, as in the source.
+//   - [Server.SetAppBlocked] blocks every application and webhook of the portal.
 package bitrix24test
 
 import (
@@ -196,8 +227,10 @@ type Server struct {
 	// [WithPlainHTTP]), without a trailing slash.
 	URL string
 
-	ts  *httptest.Server
-	cfg config
+	ts        *httptest.Server
+	cfg       config
+	done      chan struct{} // closed by Close: ends fault delays
+	closeOnce sync.Once
 
 	mu          sync.Mutex
 	transports  []*http.Transport
@@ -256,6 +289,7 @@ func NewServer(opts ...Option) *Server {
 	}
 	s := &Server{
 		cfg:         cfg,
+		done:        make(chan struct{}),
 		memberID:    randString(32, hexDigits),
 		users:       map[int]*user{1: {id: 1, admin: true}},
 		apps:        map[string]*app{},
@@ -277,18 +311,21 @@ func NewServer(opts ...Option) *Server {
 
 	s.ts = httptest.NewUnstartedServer(http.HandlerFunc(s.serveHTTP))
 	s.ts.Config.ErrorLog = log.New(io.Discard, "", 0)
+	// Known before the first request can arrive (handlers read it).
 	if cfg.plainHTTP {
+		s.URL = "http://" + s.ts.Listener.Addr().String()
 		s.ts.Start()
 	} else {
+		s.URL = "https://" + s.ts.Listener.Addr().String()
 		s.ts.StartTLS()
 	}
-	s.URL = s.ts.URL
 	return s
 }
 
 // Close shuts the server down and closes the idle connections of every client made by
 // [Server.Client].
 func (s *Server) Close() {
+	s.closeOnce.Do(func() { close(s.done) })
 	s.ts.Close()
 	s.mu.Lock()
 	trs := s.transports
