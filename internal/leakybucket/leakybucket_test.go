@@ -130,6 +130,9 @@ func TestHeadroom(t *testing.T) {
 		assert.Equal(t, tc.margin, b.margin, "burst %d", tc.burst)
 		assert.GreaterOrEqual(t, b.Burst()-b.margin, 1, "burst %d leaves no slot", tc.burst)
 	}
+	// At high rates the headroom also covers 100ms of arrival jitter.
+	assert.Equal(t, 10, New(100, 50).margin)
+	assert.Equal(t, 49, New(1000, 50).margin, "capped so one slot remains")
 	assert.Equal(t, 2.0, New(2, 50).Rate())
 	assert.Equal(t, 0.0, New(-1, 50).Rate())
 }

@@ -35,8 +35,9 @@ const secretKeys = `auth|access_token|refresh_token|client_secret|code|applicati
 // words (a key name, "rest", "bearer", compared ignoring ASCII case). Only
 // where one occurs, and the character before it fits, is an anchored
 // regexp run to find where the secret ends. Unanchored regexps over whole
-// strings ran at ~10 MB/s; this keeps lines without triggers at a few ns
-// per byte and never scans a long body more than once per pattern.
+// strings ran at ~10 MB/s even on text without secrets; this way a line
+// without trigger words costs a few ns per byte and no allocation, and
+// regexps only ever look at the neighbourhood of a trigger word.
 
 // A rule is one pattern anchored at a trigger word. Group 1 is kept; the
 // rest of the match is the secret.
@@ -46,6 +47,9 @@ type rule struct {
 	// pattern (regexp has no look-behind, and anchoring at the word keeps
 	// the scan cheap).
 	before func(s string, p int) bool
+	// follow lists the bytes that may come right after the trigger
+	// word; checking it first avoids running regexps on ordinary words.
+	follow string
 }
 
 const keyAlt = `(?i:` + secretKeys + `)`
@@ -54,10 +58,11 @@ var (
 	// webhookRule: /rest/<digits>/<code> in plain, JSON-escaped (\/) and
 	// percent-encoded (%2F) form.
 	webhookRule = rule{
-		regexp.MustCompile(`^((?i:rest)(?:/|\\/|%2[Ff])[0-9]+(?:/|\\/|%2[Ff]))[^/?#&\s"'<>\\%]+`),
+		regexp.MustCompile(`^((?i:rest)(?:/|\\/|%2[Ff])[0-9]{1,20}(?:/|\\/|%2[Ff]))[^/?#&\s"'<>\\%]+`),
 		func(s string, p int) bool {
 			return p >= 1 && s[p-1] == '/' || p >= 3 && s[p-3] == '%' && s[p-2] == '2' && lower(s[p-1]) == 'f'
 		},
+		`/\%`,
 	}
 
 	// keyRules match a secret key and its value. All of them need the key
@@ -69,27 +74,28 @@ var (
 		// key=value in a query string or form body. The value runs to
 		// the next & or delimiter; %26 inside it is an escaped '&' that
 		// belongs to the value.
-		{regexp.MustCompile(`^(` + keyAlt + `(?:\]|%5[Dd])?=)[^&\s"'#<>\\]+`), nameStart},
+		{regexp.MustCompile(`^(` + keyAlt + `(?:\]|%5[Dd])?=)[^&\s"'#<>\\]+`), nameStart, "]=%"},
 		// key%3Dvalue: a whole query string percent-encoded into another
 		// one (e.g. a redirect URL); here %26 separates parameters.
-		{regexp.MustCompile(`^(` + keyAlt + `(?:\]|%5[Dd])?%3[Dd])(?:[^&%\s"'#<>\\]|%(?:[013-9A-Fa-f][0-9A-Fa-f]|2[0-57-9A-Fa-f]))+`), nameStart},
+		{regexp.MustCompile(`^(` + keyAlt + `(?:\]|%5[Dd])?%3[Dd])(?:[^&%\s"'#<>\\]|%(?:[013-9A-Fa-f][0-9A-Fa-f]|2[0-57-9A-Fa-f]))+`), nameStart, "]%"},
 		// "key" : "value" in JSON, escaped quotes allowed in the value.
 		// The closing quote is not consumed so it can open the next key.
-		{regexp.MustCompile(`^(` + keyAlt + `"\s*:\s*")(?:[^"\\]|\\.)+`), func(s string, p int) bool {
+		{regexp.MustCompile(`^(` + keyAlt + `"\s{0,16}:\s{0,16}")(?:[^"\\]|\\.)+`), func(s string, p int) bool {
 			return p >= 1 && s[p-1] == '"'
-		}},
+		}, `"`},
 		// \"key\":\"value\": JSON inside a JSON string (a body logged as
 		// a string field). In the value, \\\" is an escaped quote of the
 		// inner document and \\\\ an escaped backslash; a bare \" ends it.
-		{regexp.MustCompile(`^(` + keyAlt + `\\"\s*:\s*\\")(?:[^"\\]|\\\\\\\\|\\\\\\"|\\\\[^"\\]|\\[^"\\])+`), func(s string, p int) bool {
+		{regexp.MustCompile(`^(` + keyAlt + `\\"\s{0,16}:\s{0,16}\\")(?:[^"\\]|\\\\\\\\|\\\\\\"|\\\\[^"\\]|\\[^"\\])+`), func(s string, p int) bool {
 			return p >= 2 && s[p-2] == '\\' && s[p-1] == '"'
-		}},
+		}, `\`},
 	}
 
 	// bearerRule: "Bearer <token68>" in an Authorization header or free text.
 	bearerRule = rule{
-		regexp.MustCompile(`^((?i:bearer)\s+)[A-Za-z0-9\-._~+/]+=*`),
+		regexp.MustCompile(`^((?i:bearer)\s{1,16})[A-Za-z0-9\-._~+/]+=*`),
 		func(s string, p int) bool { return p == 0 || !isWord(s[p-1]) },
+		" \t\n\v\f\r",
 	}
 )
 
@@ -125,10 +131,7 @@ var triggers = func() (t [256][]trigger) {
 	}
 	add("rest", []rule{webhookRule})
 	add("bearer", []rule{bearerRule})
-	// Words are prefixes of key names; the anchored key regexps decide
-	// which key (if any) it really is. "ap" also covers
-	// application_token, "auth" covers auth_id, "refresh_" both refresh keys.
-	for _, w := range []string{"auth", "access_token", "ap", "refresh_", "client_secret", "code", "password"} {
+	for _, w := range strings.Split(secretKeys, "|") {
 		add(w, keyRules)
 	}
 	return t
@@ -137,7 +140,7 @@ var triggers = func() (t [256][]trigger) {
 // maxRescan bounds how many trigger words inside one secret are examined
 // (see redactPatterns), which keeps adversarial input such as
 // "auth=auth=auth=..." linear instead of quadratic.
-const maxRescan = 64
+const maxRescan = 16
 
 // redactPatterns replaces the secret part of every pattern match in s. It
 // returns s itself, without allocating, when nothing matches.
@@ -200,17 +203,16 @@ func redactPatterns(s string) string {
 // the end of the kept prefix and the end of the secret (both absolute), or
 // end <= keep when nothing matches.
 func matchAt(s string, p int, trs []trigger) (keep, end int) {
-	var tried []rule // rule sets are shared; avoid running one twice
 	for _, tr := range trs {
-		if !hasPrefixFold(s[p:], tr.word) || sameRules(tried, tr.rules) {
+		n := p + len(tr.word)
+		if n >= len(s) || !hasPrefixFold(s[p:], tr.word) {
 			continue
 		}
-		tried = tr.rules
 		for _, r := range tr.rules {
-			if !r.before(s, p) {
+			if strings.IndexByte(r.follow, s[n]) < 0 || !r.before(s, p) {
 				continue
 			}
-			if loc := r.re.FindStringSubmatchIndex(s[p:]); loc != nil && loc[1] > loc[3] {
+			if loc := find(r.re, s, p); loc != nil && loc[1] > loc[3] {
 				return p + loc[3], p + loc[1]
 			}
 		}
@@ -218,9 +220,25 @@ func matchAt(s string, p int, trs []trigger) (keep, end int) {
 	return 0, 0
 }
 
-// sameRules reports whether a and b are the same shared rule slice.
-func sameRules(a, b []rule) bool {
-	return len(a) > 0 && len(a) == len(b) && &a[0] == &b[0]
+// find runs the anchored re on s[p:], looking at a window that doubles
+// while the match reaches its end. Go's backtracking matcher clears state
+// proportional to the input length on every call, so handing it the whole
+// rest of a long body at each trigger would make redaction quadratic. The
+// non-secret part of every pattern is bounded (at most 54 bytes), so a
+// failure within the first window is final. A match ending near the edge
+// may have been cut inside a multi-byte unit of the value (an escape such
+// as \\\\ or %26), so those are retried with a larger window too.
+func find(re *regexp.Regexp, s string, p int) []int {
+	const slack = 8 // longer than any single unit of a value
+	for w := 128; ; w *= 2 {
+		if w >= len(s)-p {
+			return re.FindStringSubmatchIndex(s[p:])
+		}
+		loc := re.FindStringSubmatchIndex(s[p : p+w])
+		if loc == nil || loc[1] < w-slack {
+			return loc
+		}
+	}
 }
 
 func lower(c byte) byte {
