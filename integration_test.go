@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -236,4 +237,40 @@ func TestIntegrationRefreshWithSpentToken(t *testing.T) {
 	require.NoError(t, err)
 	srv.ExpireAccessToken()
 	require.ErrorIs(t, third.Call(ctx, "server.time", nil, nil), bitrix24.ErrInvalidClient)
+}
+
+func TestIntegrationOperationTimeLimit(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	c, srv := newPortal(t, nil)
+	srv.SetMethodCost("userfieldtype.list", 300*time.Second)
+	_, err := c.UserFieldType.List(ctx)
+	require.NoError(t, err)
+	_, err = c.UserFieldType.List(ctx)
+	require.NoError(t, err, "the call that crosses the limit still runs")
+	resetAt := c.OperatingResetAt("userfieldtype.list")
+	require.False(t, resetAt.IsZero(), "operating_reset_at was reported")
+
+	_, err = c.UserFieldType.List(ctx)
+	require.ErrorIs(t, err, bitrix24.ErrOperationTimeLimit)
+	var apiErr *bitrix24.APIError
+	require.ErrorAs(t, err, &apiErr)
+	assert.Equal(t, 429, apiErr.StatusCode)
+	assert.Equal(t, resetAt, apiErr.ResetAt)
+	assert.Contains(t, err.Error(), "blocked until")
+	assert.Equal(t, 3, srv.Requests("userfieldtype.list"), "not retried")
+	require.NoError(t, c.Call(ctx, "server.time", nil, nil), "other methods are unaffected")
+}
+
+func TestIntegrationWebhookOverPlainHTTP(t *testing.T) {
+	t.Parallel()
+	srv := bitrix24test.NewServer(bitrix24test.WithPlainHTTP())
+	t.Cleanup(srv.Close)
+	_, err := bitrix24.NewWebhookClient(srv.WebhookURL())
+	require.ErrorIs(t, err, bitrix24.ErrValidation, "http:// needs WithAllowHTTP")
+	c, err := bitrix24.NewWebhookClient(srv.WebhookURL(), bitrix24.WithAllowHTTP(), bitrix24.WithHTTPClient(srv.Client()))
+	require.NoError(t, err)
+	err = c.Call(context.Background(), "server.time", nil, nil)
+	require.ErrorIs(t, err, bitrix24.ErrHTTPSRequired)
+	requireNoSecret(t, err.Error())
 }
