@@ -348,11 +348,14 @@ func (c *Client) send(ctx context.Context, method string, params []byte) (*envel
 // attempt sends one HTTP request and classifies its outcome.
 func (c *Client) attempt(ctx context.Context, method string, body []byte) (*envelope.Envelope, error) {
 	start := time.Now()
-	resp, err := c.rc.R().
+	req := c.rc.R()
+	// Shared, never-modified values: SetHeader would allocate a slice per header and call.
+	req.Header[headerContentType] = jsonHeaderValue
+	req.Header[headerAccept] = jsonHeaderValue
+	// A *bytes.Reader is sent as is; a []byte would be copied twice by resty.
+	resp, err := req.
 		SetContext(ctx).
-		SetHeader("Content-Type", "application/json").
-		SetHeader("Accept", "application/json").
-		SetBody(body).
+		SetBody(bytes.NewReader(body)).
 		SetDoNotParseResponse(true).
 		Post(c.creds.endpoint(method))
 	if err != nil {
@@ -371,7 +374,14 @@ func (c *Client) readAnswer(method string, resp *resty.Response) (*envelope.Enve
 	raw := resp.RawBody()
 	defer raw.Close()
 	status := resp.StatusCode()
-	data, err := io.ReadAll(io.LimitReader(raw, c.opts.maxResponseSize+1))
+	buf := getBuffer()
+	defer putBuffer(buf)
+	size := int64(-1)
+	if resp.RawResponse != nil {
+		size = resp.RawResponse.ContentLength
+	}
+	data, err := readBody(raw, c.opts.maxResponseSize+1, size, *buf)
+	*buf = data
 	if err != nil {
 		return nil, fmt.Errorf("bitrix24: %s: reading the answer: %w", method, c.redactError(err))
 	}
@@ -397,6 +407,63 @@ func (c *Client) readAnswer(method string, resp *resty.Response) (*envelope.Enve
 		return nil, c.unexpected(method, status, "a result with an error status", data)
 	}
 	return env, nil
+}
+
+// Header names and the value of the JSON headers of every REST call. The value is
+// shared by all requests and never modified (its capacity is its length, so an append
+// would copy).
+const (
+	headerContentType = "Content-Type"
+	headerAccept      = "Accept"
+)
+
+var jsonHeaderValue = []string{"application/json"}
+
+// bufferPool recycles the buffers answers are read into. Nothing keeps a reference to
+// a buffer after readAnswer: envelope.Decode copies what it returns, and errors copy
+// their snippets.
+var bufferPool = sync.Pool{New: func() any { return new([]byte) }}
+
+// maxPooledBuffer keeps a rare huge answer from pinning its buffer in the pool.
+const maxPooledBuffer = 1 << 20
+
+func getBuffer() *[]byte { return bufferPool.Get().(*[]byte) }
+
+func putBuffer(b *[]byte) {
+	if cap(*b) > maxPooledBuffer {
+		return
+	}
+	*b = (*b)[:0]
+	bufferPool.Put(b)
+}
+
+// readBody is io.ReadAll(io.LimitReader(r, limit)) into buf: it reads until EOF, an
+// error or limit bytes. size is the announced Content-Length (-1 when unknown): up to
+// maxPooledBuffer, the buffer is sized for it at once. Beyond, it grows with what
+// arrives, so a false Content-Length cannot make it allocate more than is sent.
+func readBody(r io.Reader, limit, size int64, buf []byte) ([]byte, error) {
+	buf = buf[:0]
+	if size >= 0 && size < limit && size < maxPooledBuffer && int64(cap(buf)) <= size {
+		buf = make([]byte, 0, size+1) // +1: room for the read that reports EOF
+	}
+	for int64(len(buf)) < limit {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)] // grow
+		}
+		room := buf[len(buf):cap(buf)]
+		if left := limit - int64(len(buf)); int64(len(room)) > left {
+			room = room[:left]
+		}
+		n, err := r.Read(room)
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return buf, err
+		}
+	}
+	return buf, nil
 }
 
 func (c *Client) unexpected(method string, status int, reason string, body []byte) error {
@@ -458,9 +525,15 @@ func (c *Client) annotate(method string, err error) error {
 
 // noteTime remembers operating_reset_at per method, for OPERATION_TIME_LIMIT errors.
 func (c *Client) noteTime(method string, t envelope.Time) {
-	if t.OperatingResetAt > 0 {
-		c.resets.Store(strings.ToLower(method), time.Unix(t.OperatingResetAt, 0))
+	if t.OperatingResetAt <= 0 {
+		return
 	}
+	key := strings.ToLower(method)
+	// The value changes once per window: skip the store (and its allocations) otherwise.
+	if v, ok := c.resets.Load(key); ok && v.(time.Time).Unix() == t.OperatingResetAt {
+		return
+	}
+	c.resets.Store(key, time.Unix(t.OperatingResetAt, 0))
 }
 
 // OperatingResetAt is the last time.operating_reset_at the portal reported for method:
@@ -491,8 +564,8 @@ func (c *Client) logAttempt(ctx context.Context, method string, status int, star
 // ran (QUERY_LIMIT_EXCEEDED, a connection that was never made) is always retried; a
 // server failure or timeout only when the method is safe to repeat.
 func retryable(ctx context.Context, err error, idempotent bool) bool {
-	if ctx.Err() != nil {
-		return false
+	if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+		return false // the caller gave up; any other failure is reported with ctx's error
 	}
 	var apiErr *APIError
 	if errors.As(err, &apiErr) {

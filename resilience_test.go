@@ -148,14 +148,35 @@ func TestCancelEndsLimiterWaitAtOnce(t *testing.T) {
 
 func TestCancelEndsRetryBackoff(t *testing.T) {
 	t.Parallel()
-	c, srv := newPortal(t, nil, bitrix24.WithRetry(5, time.Hour, time.Hour))
-	srv.InjectFault("server.time", 10, bitrix24test.FaultError(503, "QUERY_LIMIT_EXCEEDED", "Too many requests"))
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	// The logger sees each finished attempt: cancel as soon as the first refusal is in,
+	// while the client sleeps its hour of backoff.
+	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	err := c.Call(ctx, "server.time", nil, nil)
-	require.ErrorIs(t, err, context.DeadlineExceeded)
-	require.ErrorIs(t, err, bitrix24.ErrQueryLimitExceeded, "the last answer is kept in the error")
+	logger := slog.New(cancelOnRecord{cancel: cancel})
+	c, srv := newPortal(t, nil, bitrix24.WithRetry(5, time.Hour, time.Hour), bitrix24.WithLogger(logger))
+	srv.InjectFault("server.time", 10, bitrix24test.FaultError(503, "QUERY_LIMIT_EXCEEDED", "Too many requests"))
+	done := make(chan error, 1)
+	go func() { done <- c.Call(ctx, "server.time", nil, nil) }()
+	select {
+	case err := <-done:
+		require.ErrorIs(t, err, context.Canceled)
+		require.ErrorIs(t, err, bitrix24.ErrQueryLimitExceeded, "the last answer is kept in the error")
+	case <-time.After(30 * time.Second):
+		t.Fatal("the backoff did not end with its context")
+	}
+	assert.Equal(t, 1, srv.Requests("server.time"))
 }
+
+// cancelOnRecord is a slog handler that cancels a context at the first record.
+type cancelOnRecord struct{ cancel context.CancelFunc }
+
+func (h cancelOnRecord) Enabled(context.Context, slog.Level) bool { return true }
+func (h cancelOnRecord) Handle(context.Context, slog.Record) error {
+	h.cancel()
+	return nil
+}
+func (h cancelOnRecord) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h cancelOnRecord) WithGroup(string) slog.Handler      { return h }
 
 func TestConcurrentMixedCallsOnOneClient(t *testing.T) {
 	t.Parallel()
@@ -279,10 +300,17 @@ func TestNoSecretOnAnyFailurePath(t *testing.T) {
 	secrets := []string{parts[len(parts)-1], cfg.ClientSecret, cfg.Token.AccessToken, cfg.Token.RefreshToken}
 
 	opts := []bitrix24.Option{bitrix24.WithHTTPClient(srv.Client()), bitrix24.WithLogger(logger),
-		bitrix24.WithRetry(0, 0, 0), bitrix24.WithTimeout(300 * time.Millisecond)}
+		bitrix24.WithRetry(0, 0, 0)}
 	oc, err := bitrix24.NewOAuthClient(cfg, opts...)
 	require.NoError(t, err)
 	wc, err := bitrix24.NewWebhookClient(webhookURL, opts...)
+	require.NoError(t, err)
+	// Twins with a short per-attempt timeout, for the timeout path only: the others keep
+	// the default so that a loaded machine does not turn their answers into timeouts.
+	short := append(opts[:len(opts):len(opts)], bitrix24.WithTimeout(200*time.Millisecond))
+	ocShort, err := bitrix24.NewOAuthClient(cfg, short...)
+	require.NoError(t, err)
+	wcShort, err := bitrix24.NewWebhookClient(webhookURL, short...)
 	require.NoError(t, err)
 	ctx := context.Background()
 
@@ -292,7 +320,8 @@ func TestNoSecretOnAnyFailurePath(t *testing.T) {
 		require.Error(t, err, path)
 		errs = append(errs, fmt.Errorf("%s: %w", path, err))
 	}
-	for _, c := range []*bitrix24.Client{oc, wc} {
+	for _, pair := range [][2]*bitrix24.Client{{oc, ocShort}, {wc, wcShort}} {
+		c, c200ms := pair[0], pair[1]
 		check("api error", c.Call(ctx, "no.such.method", nil, nil))
 		srv.InjectFault("server.time", 1, bitrix24test.FaultHTML(502))
 		check("html 502", c.Call(ctx, "server.time", nil, nil))
@@ -300,8 +329,8 @@ func TestNoSecretOnAnyFailurePath(t *testing.T) {
 		check("truncated json", c.Call(ctx, "server.time", nil, nil))
 		srv.InjectFault("server.time", 1, bitrix24test.FaultDrop())
 		check("dropped connection", c.Call(ctx, "server.time", nil, nil))
-		srv.InjectFault("server.time", 1, bitrix24test.FaultDelay(time.Second))
-		check("timeout", c.Call(ctx, "server.time", nil, nil))
+		srv.InjectFault("server.time", 1, bitrix24test.FaultDelay(2*time.Second))
+		check("timeout", c200ms.Call(ctx, "server.time", nil, nil))
 		cancelled, cancel := context.WithCancel(ctx)
 		cancel()
 		check("cancelled ctx", c.Call(cancelled, "server.time", nil, nil))
