@@ -11,39 +11,64 @@ import (
 // code (compared case-insensitively, see [APIError.Is]); HTTP statuses are not used,
 // because Bitrix24 sends the same code with different statuses depending on the path.
 var (
-	// ErrValidation: a client-side input check failed and nothing was sent. The error is
+	// ErrValidation means a client-side input check failed and nothing was sent. The error is
 	// a [*ValidationError] naming the field and the rule.
 	ErrValidation = errors.New("bitrix24: invalid input")
-	// ErrUnexpectedResponse: the answer was not a Bitrix24 JSON envelope (an HTML page
+	// ErrUnexpectedResponse means the answer was not a Bitrix24 JSON envelope (an HTML page
 	// from a proxy, truncated JSON, an oversized body, a redirect). The error is an
 	// [*UnexpectedResponseError].
 	ErrUnexpectedResponse = errors.New("bitrix24: unexpected response")
 
-	ErrArgument              = errors.New("bitrix24: invalid argument")
-	ErrNotFound              = errors.New("bitrix24: not found")
-	ErrCore                  = errors.New("bitrix24: core error")
-	ErrWrongHandlerURL       = errors.New("bitrix24: wrong handler URL")
-	ErrMethodNotFound        = errors.New("bitrix24: method not found")
-	ErrQueryLimitExceeded    = errors.New("bitrix24: query limit exceeded")
-	ErrOperationTimeLimit    = errors.New("bitrix24: method blocked by operation time limit")
-	ErrOverloadLimit         = errors.New("bitrix24: REST API blocked due to overload")
-	ErrNoAuthFound           = errors.New("bitrix24: no authorization found")
-	ErrExpiredToken          = errors.New("bitrix24: access token expired")
-	ErrInvalidToken          = errors.New("bitrix24: invalid access token")
-	ErrInvalidCredentials    = errors.New("bitrix24: invalid webhook credentials")
-	ErrInsufficientScope     = errors.New("bitrix24: insufficient scope")
-	ErrAccessDenied          = errors.New("bitrix24: access denied")
-	ErrWrongAuthType         = errors.New("bitrix24: authorization type not allowed for this method")
-	ErrUserAccess            = errors.New("bitrix24: user has no access to the application")
-	ErrHTTPSRequired         = errors.New("bitrix24: https required")
-	ErrPortalDeleted         = errors.New("bitrix24: portal deleted")
-	ErrInternal              = errors.New("bitrix24: internal server error")
+	// ErrArgument means a parameter is missing or invalid: ERROR_ARGUMENT, ArgumentNullException, INVALID_ARG_VALUE.
+	ErrArgument = errors.New("bitrix24: invalid argument")
+	// ErrNotFound means the entity does not exist: ERROR_NOT_FOUND, NOT_FOUND (and an empty code with "Not found").
+	ErrNotFound = errors.New("bitrix24: not found")
+	// ErrCore means the server failed to store or load: ERROR_CORE (also a duplicate USER_TYPE_ID).
+	ErrCore = errors.New("bitrix24: core error")
+	// ErrWrongHandlerURL means a handler URL was refused: ERROR_WRONG_HANDLER_URL, ERROR_UNSUPPORTED_PROTOCOL.
+	ErrWrongHandlerURL = errors.New("bitrix24: wrong handler URL")
+	// ErrMethodNotFound means the REST method does not exist: ERROR_METHOD_NOT_FOUND.
+	ErrMethodNotFound = errors.New("bitrix24: method not found")
+	// ErrQueryLimitExceeded means the portal's leaky bucket refused the request before it ran: QUERY_LIMIT_EXCEEDED.
+	ErrQueryLimitExceeded = errors.New("bitrix24: query limit exceeded")
+	// ErrOperationTimeLimit means the method used up its operating time in the last 10 minutes: OPERATION_TIME_LIMIT. See [APIError.ResetAt].
+	ErrOperationTimeLimit = errors.New("bitrix24: method blocked by operation time limit")
+	// ErrOverloadLimit means Bitrix24 support blocked the application or webhook: OVERLOAD_LIMIT.
+	ErrOverloadLimit = errors.New("bitrix24: REST API blocked due to overload")
+	// ErrNoAuthFound means the request carried no credentials: NO_AUTH_FOUND.
+	ErrNoAuthFound = errors.New("bitrix24: no authorization found")
+	// ErrExpiredToken means the access token expired: expired_token. OAuth clients refresh and replay once by themselves.
+	ErrExpiredToken = errors.New("bitrix24: access token expired")
+	// ErrInvalidToken means the access token is unknown: invalid_token.
+	ErrInvalidToken = errors.New("bitrix24: invalid access token")
+	// ErrInvalidCredentials means the webhook code or user is wrong: INVALID_CREDENTIALS.
+	ErrInvalidCredentials = errors.New("bitrix24: invalid webhook credentials")
+	// ErrInsufficientScope means the token or webhook lacks the method's scope: insufficient_scope.
+	ErrInsufficientScope = errors.New("bitrix24: insufficient scope")
+	// ErrAccessDenied means the user, plan or context may not call the method: ACCESS_DENIED.
+	ErrAccessDenied = errors.New("bitrix24: access denied")
+	// ErrWrongAuthType means the method refuses this kind of authorization (a webhook where an application is needed): WRONG_AUTH_TYPE.
+	ErrWrongAuthType = errors.New("bitrix24: authorization type not allowed for this method")
+	// ErrUserAccess means the user has no access to the application: user_access_error.
+	ErrUserAccess = errors.New("bitrix24: user has no access to the application")
+	// ErrHTTPSRequired means a webhook was called over plain HTTP: INVALID_REQUEST.
+	ErrHTTPSRequired = errors.New("bitrix24: https required")
+	// ErrPortalDeleted means the portal no longer exists: PORTAL_DELETED.
+	ErrPortalDeleted = errors.New("bitrix24: portal deleted")
+	// ErrInternal means the cloud edge failed: INTERNAL_SERVER_ERROR, ERROR_UNEXPECTED_ANSWER.
+	ErrInternal = errors.New("bitrix24: internal server error")
+	// ErrBatchMethodNotAllowed means the method may not run inside a batch: ERROR_BATCH_METHOD_NOT_ALLOWED.
 	ErrBatchMethodNotAllowed = errors.New("bitrix24: method not allowed in batch")
-	ErrBatchLengthExceeded   = errors.New("bitrix24: batch length exceeded")
-	ErrManifestNotAvailable  = errors.New("bitrix24: manifest not available")
-	ErrPaymentRequired       = errors.New("bitrix24: payment required")
-	ErrInvalidGrant          = errors.New("bitrix24: invalid grant (refresh token spent, expired or unknown)")
-	ErrInvalidClient         = errors.New("bitrix24: invalid client (wrong client id or secret)")
+	// ErrBatchLengthExceeded means a batch held more than 50 commands: ERROR_BATCH_LENGTH_EXCEEDED (Batch chunks, so it never sends one).
+	ErrBatchLengthExceeded = errors.New("bitrix24: batch length exceeded")
+	// ErrManifestNotAvailable means ERROR_MANIFEST_IS_NOT_AVAILABLE.
+	ErrManifestNotAvailable = errors.New("bitrix24: manifest not available")
+	// ErrPaymentRequired means the portal's plan does not cover the call: PAYMENT_REQUIRED.
+	ErrPaymentRequired = errors.New("bitrix24: payment required")
+	// ErrInvalidGrant means the token endpoint refused the refresh token (spent, expired or unknown): invalid_grant.
+	ErrInvalidGrant = errors.New("bitrix24: invalid grant (refresh token spent, expired or unknown)")
+	// ErrInvalidClient means the token endpoint refused the client id or secret: invalid_client, wrong_client.
+	ErrInvalidClient = errors.New("bitrix24: invalid client (wrong client id or secret)")
 )
 
 // codeSentinels maps each upper-cased Bitrix24 error code to its sentinel. It covers
@@ -193,6 +218,7 @@ type ValidationError struct {
 	Rule  string // e.g. "must match ^[a-z0-9]+$"
 }
 
+// Error names the field and the rule.
 func (e *ValidationError) Error() string {
 	return "bitrix24: invalid " + e.Field + ": " + e.Rule
 }
@@ -212,6 +238,7 @@ type UnexpectedResponseError struct {
 	Snippet string
 }
 
+// Error describes the answer; the snippet is redacted and quoted.
 func (e *UnexpectedResponseError) Error() string {
 	msg := fmt.Sprintf("bitrix24: %s: unexpected response (HTTP %d): %s", e.Method, e.StatusCode, e.Reason)
 	if e.Snippet != "" {
