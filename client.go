@@ -273,8 +273,8 @@ func sameHostRedirects(req *http.Request, via []*http.Request) error {
 
 // String describes the client without revealing a secret.
 func (c *Client) String() string {
-	if c == nil {
-		return "bitrix24.Client(nil)"
+	if c == nil || c.creds == nil {
+		return "bitrix24.Client(unconfigured)"
 	}
 	return "bitrix24.Client{" + redact.String(c.creds.endpoint(""), c.secrets.List()...) + "}"
 }
@@ -298,6 +298,9 @@ func (c *Client) do(ctx context.Context, method string, params any) (*envelope.E
 	if ctx == nil {
 		return nil, invalid("ctx", "must not be nil")
 	}
+	if c == nil || c.creds == nil {
+		return nil, invalid("Client", "must be created with NewWebhookClient or NewOAuthClient")
+	}
 	if err := checkMethod(method); err != nil {
 		return nil, err
 	}
@@ -311,9 +314,11 @@ func (c *Client) do(ctx context.Context, method string, params any) (*envelope.E
 // send runs the attempts of one call. The replay after a refresh does not count as a
 // retry: it happens at most once, whatever the retry budget.
 func (c *Client) send(ctx context.Context, method string, params []byte) (*envelope.Envelope, error) {
-	idempotent := isIdempotent(method)
 	replayed := false
 	for retry := 0; ; {
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("bitrix24: %s: %w", method, err)
+		}
 		if c.opts.limiter != nil {
 			if err := c.opts.limiter.Wait(ctx); err != nil {
 				return nil, fmt.Errorf("bitrix24: %s: waiting for the rate limiter: %w", method, err)
@@ -336,7 +341,7 @@ func (c *Client) send(ctx context.Context, method string, params []byte) (*envel
 			continue
 		}
 		retry++
-		if retry > c.opts.maxRetries || !retryable(ctx, err, idempotent) {
+		if retry > c.opts.maxRetries || !retryable(ctx, err, isIdempotent(method)) {
 			return nil, c.annotate(method, err)
 		}
 		if serr := backoff.Sleep(ctx, backoff.Delay(retry, c.opts.minWait, c.opts.maxWait, nil)); serr != nil {

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"strconv"
+	"unicode/utf8"
 )
 
 // ErrNotEnvelope reports a body that is not a Bitrix24 envelope.
@@ -63,7 +64,8 @@ func Decode(body []byte) (*Envelope, *Error, error) {
 		return nil, nil, notEnvelope("body is not a JSON object")
 	}
 	var w wire
-	if err := json.Unmarshal(trimmed, &w); err != nil {
+	aliased, err := decodeWire(trimmed, &w)
+	if err != nil {
 		return nil, nil, notEnvelope("invalid JSON: " + err.Error())
 	}
 	if e := decodeError(w); e != nil {
@@ -72,10 +74,16 @@ func Decode(body []byte) (*Envelope, *Error, error) {
 	if w.Result == nil {
 		return nil, nil, notEnvelope(`no "result" or "error" key`)
 	}
+	if aliased {
+		// The envelope must not share memory with body, as with encoding/json.
+		w.Result = append(json.RawMessage(nil), w.Result...)
+	}
 	env := &Envelope{Result: w.Result}
 	env.Total, env.HasTotal = Int(w.Total)
 	env.Next, env.HasNext = Int(w.Next)
-	env.Time = DecodeTime(w.Time)
+	if len(w.Time) > 0 && w.Time[0] == '{' {
+		env.Time = decodeTime(w.Time) // valid JSON: a value of a valid document
+	}
 	return env, nil, nil
 }
 
@@ -100,7 +108,7 @@ func decodeError(w wire) *Error {
 // a batch's result_error section. ok is false when raw is not such an object.
 func DecodeError(raw json.RawMessage) (e Error, ok bool) {
 	var w wire
-	if json.Unmarshal(raw, &w) != nil {
+	if _, err := decodeWire(raw, &w); err != nil {
 		return Error{}, false
 	}
 	pe := decodeError(w)
@@ -113,8 +121,53 @@ func DecodeError(raw json.RawMessage) (e Error, ok bool) {
 // DecodeTime reads a "time" object; anything else (absent, null, [], a string) gives
 // the zero Time. Numbers may be floats or integers, and are accepted as strings too.
 func DecodeTime(raw json.RawMessage) Time {
+	if len(raw) == 0 || raw[0] != '{' || !valid(raw) {
+		return Time{}
+	}
+	return decodeTime(raw)
+}
+
+// decodeTime is DecodeTime for an object json.Valid accepts.
+func decodeTime(raw json.RawMessage) Time {
+	var t Time
+	var reset float64
+	it := objectIter{data: raw, off: 1}
+	for {
+		key, val, ok := it.next()
+		if !ok {
+			t.OperatingResetAt = int64(reset)
+			return t
+		}
+		switch string(key) {
+		case "start":
+			t.Start, _ = floatOf(val)
+		case "finish":
+			t.Finish, _ = floatOf(val)
+		case "duration":
+			t.Duration, _ = floatOf(val)
+		case "processing":
+			t.Processing, _ = floatOf(val)
+		case "operating":
+			t.Operating, _ = floatOf(val)
+		case "operating_reset_at":
+			reset, _ = floatOf(val)
+		case "date_start":
+			t.DateStart = stringOf(val)
+		case "date_finish":
+			t.DateFinish = stringOf(val)
+		default:
+			if bytes.IndexByte(key, '\\') >= 0 {
+				// An escaped key may spell one of the above: let encoding/json read it.
+				return decodeTimeMap(raw)
+			}
+		}
+	}
+}
+
+// decodeTimeMap is DecodeTime through encoding/json, for objects with escaped keys.
+func decodeTimeMap(raw json.RawMessage) Time {
 	var m map[string]json.RawMessage
-	if len(raw) == 0 || raw[0] != '{' || json.Unmarshal(raw, &m) != nil {
+	if json.Unmarshal(raw, &m) != nil {
 		return Time{}
 	}
 	reset, _ := floatOf(m["operating_reset_at"])
@@ -177,6 +230,15 @@ func stringOf(raw json.RawMessage) string {
 	if len(raw) == 0 {
 		return ""
 	}
+	if text, ok := plainString(raw); ok {
+		return string(text)
+	}
+	if isNumber(raw) {
+		return string(raw)
+	}
+	if string(raw) == "null" {
+		return ""
+	}
 	var s string
 	if json.Unmarshal(raw, &s) == nil {
 		return s
@@ -192,6 +254,17 @@ func stringOf(raw json.RawMessage) string {
 func floatOf(raw json.RawMessage) (float64, bool) {
 	if len(raw) == 0 {
 		return 0, false
+	}
+	// The common shapes without encoding/json, with its results: a number, a string
+	// without escapes, null (which leaves the float at 0 without an error).
+	if isNumber(raw) {
+		return parseFloat(raw)
+	}
+	if text, ok := plainString(raw); ok {
+		return parseFloat(text)
+	}
+	if string(raw) == "null" {
+		return 0, true
 	}
 	var f float64
 	if json.Unmarshal(raw, &f) == nil {
@@ -227,3 +300,369 @@ func (e *NotEnvelopeError) Error() string { return e.Reason }
 
 // Unwrap makes errors.Is(err, ErrNotEnvelope) hold.
 func (e *NotEnvelopeError) Unwrap() error { return ErrNotEnvelope }
+
+// decodeWire fills w from data, a JSON object. Objects whose keys are plain ASCII are
+// validated and read in one pass by scanWire, without encoding/json; w's fields then
+// alias data (aliased is true). Anything else goes through encoding/json, whose rules
+// the fast path follows: keys match case-insensitively, the last of repeated keys wins,
+// and each field holds its value's bytes, null included.
+func decodeWire(data []byte, w *wire) (aliased bool, err error) {
+	if len(data) > 0 && data[0] == '{' && scanWire(data, w) {
+		return true, nil
+	}
+	*w = wire{}
+	return false, json.Unmarshal(data, w)
+}
+
+// scanWire validates data, a JSON object with nothing around it, and reads its members
+// into w. It gives up (false) on invalid JSON and wherever encoding/json would apply a
+// rule of its own: a key with an escape or a non-ASCII byte (unescaping, Unicode case
+// folding), nesting deeper than maxDepth. w is then partly filled.
+func scanWire(d []byte, w *wire) bool {
+	i := skipSpace(d, 1)
+	if i < len(d) && d[i] == '}' {
+		return i+1 == len(d)
+	}
+	for {
+		if i >= len(d) || d[i] != '"' {
+			return false
+		}
+		keyEnd := validString(d, i)
+		if keyEnd < 0 {
+			return false
+		}
+		key := d[i+1 : keyEnd-1]
+		for _, ch := range key {
+			if ch == '\\' || ch >= 0x80 {
+				return false
+			}
+		}
+		i = skipSpace(d, keyEnd)
+		if i >= len(d) || d[i] != ':' {
+			return false
+		}
+		i = skipSpace(d, i+1)
+		end := validValue(d, i, 1)
+		if end < 0 {
+			return false
+		}
+		val := d[i:end]
+		switch {
+		case asciiEqualFold(key, "result"):
+			w.Result = val
+		case asciiEqualFold(key, "total"):
+			w.Total = val
+		case asciiEqualFold(key, "next"):
+			w.Next = val
+		case asciiEqualFold(key, "time"):
+			w.Time = val
+		case asciiEqualFold(key, "error"):
+			w.Error = val
+		case asciiEqualFold(key, "error_description"):
+			w.Description = val
+		case asciiEqualFold(key, "argument"):
+			w.Argument = val
+		}
+		i = skipSpace(d, end)
+		if i >= len(d) {
+			return false
+		}
+		switch d[i] {
+		case ',':
+			i = skipSpace(d, i+1)
+		case '}':
+			return i+1 == len(d)
+		default:
+			return false
+		}
+	}
+}
+
+// maxDepth bounds the nesting validValue checks itself; deeper values are left to
+// encoding/json (which allows 10,000 levels).
+const maxDepth = 1000
+
+// valid reports whether data is one JSON value, as json.Valid does, and faster for
+// the common case.
+func valid(data []byte) bool {
+	i := skipSpace(data, 0)
+	if end := validValue(data, i, 1); end >= 0 && skipSpace(data, end) == len(data) {
+		return true
+	}
+	return json.Valid(data) // invalid, or too deep for validValue
+}
+
+// validValue returns the index after the JSON value starting at d[i], or -1 when there
+// is none, it is invalid, or it nests deeper than maxDepth. It accepts exactly what
+// encoding/json accepts: strings may hold any byte from 0x20 up, invalid UTF-8 included.
+func validValue(d []byte, i, depth int) int {
+	if i >= len(d) {
+		return -1
+	}
+	switch c := d[i]; {
+	case c == '"':
+		return validString(d, i)
+	case c == '{' || c == '[':
+		if depth > maxDepth {
+			return -1
+		}
+		closing := byte('}')
+		if c == '[' {
+			closing = ']'
+		}
+		i = skipSpace(d, i+1)
+		if i < len(d) && d[i] == closing {
+			return i + 1
+		}
+		for {
+			if c == '{' {
+				if i >= len(d) || d[i] != '"' {
+					return -1
+				}
+				if i = validString(d, i); i < 0 {
+					return -1
+				}
+				if i = skipSpace(d, i); i >= len(d) || d[i] != ':' {
+					return -1
+				}
+				i = skipSpace(d, i+1)
+			}
+			if i = validValue(d, i, depth+1); i < 0 {
+				return -1
+			}
+			if i = skipSpace(d, i); i >= len(d) {
+				return -1
+			}
+			switch d[i] {
+			case ',':
+				i = skipSpace(d, i+1)
+			case closing:
+				return i + 1
+			default:
+				return -1
+			}
+		}
+	case c == '-' || c >= '0' && c <= '9':
+		return numberEnd(d, i)
+	case c == 't':
+		return literalEnd(d, i, "true")
+	case c == 'f':
+		return literalEnd(d, i, "false")
+	case c == 'n':
+		return literalEnd(d, i, "null")
+	}
+	return -1
+}
+
+// validString returns the index after the valid JSON string opening at d[i], or -1.
+func validString(d []byte, i int) int {
+	for j := i + 1; j < len(d); j++ {
+		switch c := d[j]; {
+		case c == '"':
+			return j + 1
+		case c < 0x20:
+			return -1
+		case c == '\\':
+			j++
+			if j >= len(d) {
+				return -1
+			}
+			switch d[j] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+			case 'u':
+				if j+4 >= len(d) || !isHex(d[j+1]) || !isHex(d[j+2]) || !isHex(d[j+3]) || !isHex(d[j+4]) {
+					return -1
+				}
+				j += 4
+			default:
+				return -1
+			}
+		}
+	}
+	return -1
+}
+
+func isHex(c byte) bool {
+	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
+}
+
+// numberEnd returns the index after the JSON number starting at d[i], or -1. The
+// caller checks what follows.
+func numberEnd(d []byte, i int) int {
+	j := i
+	if d[j] == '-' {
+		j++
+	}
+	switch {
+	case j < len(d) && d[j] == '0':
+		j++
+	case j < len(d) && d[j] >= '1' && d[j] <= '9':
+		j = digitsEnd(d, j+1)
+	default:
+		return -1
+	}
+	if j < len(d) && d[j] == '.' {
+		k := digitsEnd(d, j+1)
+		if k == j+1 {
+			return -1
+		}
+		j = k
+	}
+	if j < len(d) && (d[j] == 'e' || d[j] == 'E') {
+		j++
+		if j < len(d) && (d[j] == '+' || d[j] == '-') {
+			j++
+		}
+		k := digitsEnd(d, j)
+		if k == j {
+			return -1
+		}
+		j = k
+	}
+	return j
+}
+
+func digitsEnd(d []byte, j int) int {
+	for j < len(d) && d[j] >= '0' && d[j] <= '9' {
+		j++
+	}
+	return j
+}
+
+func literalEnd(d []byte, i int, lit string) int {
+	if len(d)-i < len(lit) || string(d[i:i+len(lit)]) != lit {
+		return -1
+	}
+	return i + len(lit)
+}
+
+func asciiEqualFold(b []byte, s string) bool {
+	if len(b) != len(s) {
+		return false
+	}
+	for i := 0; i < len(b); i++ {
+		c := b[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != s[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// objectIter walks the members of a JSON object that json.Valid accepted, without
+// allocating: keys are returned without their quotes and unescaped, values as their
+// bytes without surrounding whitespace.
+type objectIter struct {
+	data []byte
+	off  int // after '{' or after the previous value
+}
+
+func (it *objectIter) next() (key, val []byte, ok bool) {
+	d := it.data
+	i := skipSpace(d, it.off)
+	if d[i] == ',' {
+		i = skipSpace(d, i+1)
+	}
+	if d[i] != '"' { // '}'
+		return nil, nil, false
+	}
+	end := stringEnd(d, i)
+	key = d[i+1 : end-1]
+	i = skipSpace(d, end) // at ':'
+	i = skipSpace(d, i+1)
+	end = valueEnd(d, i)
+	it.off = end
+	return key, d[i:end], true
+}
+
+func skipSpace(d []byte, i int) int {
+	for i < len(d) && (d[i] == ' ' || d[i] == '\t' || d[i] == '\n' || d[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// stringEnd returns the index after the closing quote of the string opening at d[i].
+func stringEnd(d []byte, i int) int {
+	for j := i + 1; j < len(d); j++ {
+		switch d[j] {
+		case '\\':
+			j++
+		case '"':
+			return j + 1
+		}
+	}
+	return len(d)
+}
+
+// valueEnd returns the index after the value starting at d[i].
+func valueEnd(d []byte, i int) int {
+	switch d[i] {
+	case '"':
+		return stringEnd(d, i)
+	case '{', '[':
+		depth := 0
+		for j := i; j < len(d); j++ {
+			switch d[j] {
+			case '"':
+				j = stringEnd(d, j) - 1
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					return j + 1
+				}
+			}
+		}
+		return len(d)
+	}
+	j := i
+	for j < len(d) {
+		switch d[j] {
+		case ',', '}', ']', ' ', '\t', '\n', '\r':
+			return j
+		}
+		j++
+	}
+	return j
+}
+
+// isNumber reports whether b is exactly one JSON number.
+func isNumber(b []byte) bool {
+	return len(b) > 0 && (b[0] == '-' || b[0] >= '0' && b[0] <= '9') && numberEnd(b, 0) == len(b)
+}
+
+// plainString returns the text of a JSON string that needs no unescaping: no escape,
+// no control character, valid UTF-8 (encoding/json would replace invalid bytes).
+func plainString(b []byte) ([]byte, bool) {
+	if len(b) < 2 || b[0] != '"' || b[len(b)-1] != '"' {
+		return nil, false
+	}
+	text := b[1 : len(b)-1]
+	ascii := true
+	for _, ch := range text {
+		if ch < 0x20 || ch == '"' || ch == '\\' {
+			return nil, false
+		}
+		if ch >= 0x80 {
+			ascii = false
+		}
+	}
+	if !ascii && !utf8.Valid(text) {
+		return nil, false
+	}
+	return text, true
+}
+
+// parseFloat is strconv.ParseFloat on b; out-of-range values fail, as in encoding/json.
+func parseFloat(b []byte) (float64, bool) {
+	f, err := strconv.ParseFloat(string(b), 64)
+	if err != nil {
+		return 0, false
+	}
+	return f, true
+}
