@@ -1,8 +1,12 @@
 package bitrix24_test
 
-// Benchmarks of the call path; docs/performance.md has the numbers and the command:
+// Benchmarks of the call path. docs/performance.md has the numbers, made by
 //
-//	go test -run='^$' -bench=. -benchmem -count=6 . | tee docs/bench/bench.txt
+//	tools/bench.sh    # interleaved rounds, benchstat tables, plots
+//
+// and any of them runs alone with the usual
+//
+//	go test -run='^$' -bench=PerCall -benchmem -count=6 .
 //
 // Every benchmark is quick with -benchtime=1x (the CI smoke runs that).
 //
@@ -16,7 +20,7 @@ package bitrix24_test
 //   - BenchmarkParallel/goroutines=1|8|64/impl=raw|sdk: UserOption.Set from many
 //     goroutines sharing one client (b.RunParallel).
 //   - BenchmarkBatch/mode=batch|single: 50 user.option.set as one batch or as 50 calls,
-//     against bitrix24test; reports "requests" per 50 commands.
+//     against bitrix24test; reports "requests/op", the requests per 50 commands.
 //   - BenchmarkRateLimited/n=...: n calls from 8 goroutines through bitrix24test with its
 //     leaky bucket on (100/s, burst 50) and the client's matching bucket; reports the
 //     wall time over the ideal (n-burst)/rate, the 503s and the requests.

@@ -29,7 +29,7 @@ go test -c -o "$tmp/bitrix24.test" .
 {
 	echo "\$ go version"; go version
 	echo "\$ nproc"; nproc
-	echo "\$ lscpu | head -n 16"; lscpu | head -n 16
+	echo "\$ lscpu | grep -v ^Flags | head -n 15"; lscpu | grep -v ^Flags | head -n 15
 	echo "\$ uname -srm"; uname -srm
 	echo "\$ date -u"; date -u
 	echo "\$ uptime"; uptime

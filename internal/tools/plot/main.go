@@ -121,6 +121,8 @@ func throughputChart(r results) (*chart, error) {
 		ylabel: "calls per second",
 		logX:   true,
 		xticks: []float64{1, 8, 64},
+		// From zero: the gaps between the lines are within the noise (see benchstat).
+		yFromZero: true,
 	}
 	for _, impl := range []struct {
 		name, label string
@@ -176,13 +178,6 @@ func rateLimitChart(r results) (*chart, error) {
 }
 
 func payloadChart(r results) (*chart, error) {
-	ch := &chart{
-		title:  "Call with a result of n deals (sequential)",
-		xlabel: "answer size, KB (1 to 1,000 deals)",
-		ylabel: "time per call, microseconds",
-		logX:   true,
-		logY:   true,
-	}
 	var sizes []int
 	for name := range r {
 		if rest, ok := strings.CutPrefix(name, "Payload/deals="); ok {
@@ -199,25 +194,34 @@ func payloadChart(r results) (*chart, error) {
 		return nil, errors.New("no BenchmarkPayload results")
 	}
 	sort.Ints(sizes)
+	ch := &chart{
+		title:  "Call with a result of n deals, one after the other",
+		ylabel: "time per call, microseconds",
+		logX:   true,
+		logY:   true,
+	}
 	for _, impl := range []struct {
 		name, label string
 		color       color.RGBA
 	}{{"raw", "raw net/http", colorRaw}, {"sdk", "SDK", colorSDK}} {
 		s := series{label: impl.label, color: impl.color, markers: true}
 		for _, n := range sizes {
-			name := fmt.Sprintf("Payload/deals=%d/impl=%s", n, impl.name)
-			ns, ok1 := r.median(name, "ns/op")
-			mbs, ok2 := r.median(name, "MB/s")
-			if !ok1 || !ok2 {
+			ns, ok := r.median(fmt.Sprintf("Payload/deals=%d/impl=%s", n, impl.name), "ns/op")
+			if !ok {
 				return nil, errors.New("incomplete BenchmarkPayload results")
 			}
-			size := mbs * 1e6 * ns / 1e9 // SetBytes: the answer's size
-			s.xs = append(s.xs, size/1000)
+			s.xs = append(s.xs, float64(n))
 			s.ys = append(s.ys, ns/1000)
 		}
 		ch.series = append(ch.series, s)
 	}
 	ch.xticks = ch.series[0].xs
+	// The answer's size, from MB/s (b.SetBytes) and ns/op of the largest.
+	last := fmt.Sprintf("Payload/deals=%d/impl=sdk", sizes[len(sizes)-1])
+	ns, _ := r.median(last, "ns/op")
+	mbs, _ := r.median(last, "MB/s")
+	perDeal := mbs * 1e6 * ns / 1e9 / float64(sizes[len(sizes)-1])
+	ch.xlabel = fmt.Sprintf("n deals in the result (about %.0f bytes each)", perDeal)
 	return ch, nil
 }
 
@@ -367,14 +371,15 @@ func niceTicks(lo, hi float64) []float64 {
 	return ticks
 }
 
-// logTicks returns 1, 2, 5 times powers of ten covering [lo, hi].
+// logTicks returns 1, 2, 5 times powers of ten from the last one at or below lo to the
+// first one at or above hi.
 func logTicks(lo, hi float64) []float64 {
 	var ticks []float64
-	for e := math.Floor(math.Log10(lo)); ; e++ {
+	for e := math.Floor(math.Log10(lo)) - 1; ; e++ {
 		for _, m := range []float64{1, 2, 5} {
 			v := m * math.Pow(10, e)
-			if v*5 < lo && m != 1 || v < lo/10 {
-				continue
+			if len(ticks) > 0 && ticks[len(ticks)-1] <= lo && v <= lo {
+				ticks = ticks[:0] // keep only the last tick at or below lo
 			}
 			ticks = append(ticks, v)
 			if v >= hi {
@@ -384,23 +389,32 @@ func logTicks(lo, hi float64) []float64 {
 	}
 }
 
+// formatTick writes v with as many decimals as the ticks need; above 10,000 in
+// thousands ("27.5k").
 func formatTick(v float64, all []float64) string {
+	if v == 0 {
+		return "0"
+	}
+	suffix := ""
+	if all[len(all)-1] >= 10000 {
+		v, suffix = v/1000, "k"
+		scaled := make([]float64, len(all))
+		for i, t := range all {
+			scaled[i] = t / 1000
+		}
+		all = scaled
+	}
 	decimals := 0
 	for _, t := range all {
-		for d := 0; d < 3; d++ {
-			if math.Abs(t*math.Pow(10, float64(d))-math.Round(t*math.Pow(10, float64(d)))) < 1e-6 {
+		for d := 0; d <= 2; d++ {
+			p := math.Pow(10, float64(d))
+			if math.Abs(t*p-math.Round(t*p)) < 1e-6 || d == 2 {
 				decimals = max(decimals, d)
 				break
 			}
-			if d == 2 {
-				decimals = 2
-			}
 		}
 	}
-	if v >= 10000 && decimals == 0 && math.Mod(v, 1000) == 0 {
-		return strconv.FormatFloat(v/1000, 'f', 0, 64) + "k"
-	}
-	return strconv.FormatFloat(v, 'f', decimals, 64)
+	return strconv.FormatFloat(v, 'f', decimals, 64) + suffix
 }
 
 func fill(img *image.RGBA, r image.Rectangle, c color.RGBA) {
