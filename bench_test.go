@@ -537,7 +537,7 @@ func BenchmarkRateLimited(b *testing.B) {
 				}
 				b.StartTimer()
 				start := time.Now()
-				errs := benchHammer(benchGoroutines, n, func(i int) error {
+				errs := hammer(benchGoroutines, n, func(i int) error {
 					return c.UserOption.Set(context.Background(), map[string]any{"k" + strconv.Itoa(i%10): i})
 				})
 				wall := time.Since(start)
@@ -555,34 +555,4 @@ func BenchmarkRateLimited(b *testing.B) {
 			b.ReportMetric(requests/float64(b.N), "requests")
 		})
 	}
-}
-
-// benchHammer runs fn(0..n-1) from g goroutines and returns the errors.
-func benchHammer(g, n int, fn func(i int) error) []error {
-	var mu sync.Mutex
-	var errs []error
-	next := 0
-	var wg sync.WaitGroup
-	for range g {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				mu.Lock()
-				i := next
-				next++
-				mu.Unlock()
-				if i >= n {
-					return
-				}
-				if err := fn(i); err != nil {
-					mu.Lock()
-					errs = append(errs, err)
-					mu.Unlock()
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	return errs
 }

@@ -63,7 +63,7 @@ func main() {
 		if err := ch.save(filepath.Join(*out, file)); err != nil {
 			log.Fatal(err)
 		}
-		fmt.Println("wrote", filepath.Join(*out, file))
+		fmt.Fprintln(os.Stderr, "wrote", filepath.Join(*out, file))
 	}
 }
 
