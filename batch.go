@@ -57,6 +57,9 @@ type CallTime struct {
 // Batch is never retried once it may have run (a batch is not atomic): only a refusal
 // before it ran (QUERY_LIMIT_EXCEEDED, a connection never made) is retried.
 func (c *Client) Batch(ctx context.Context, halt bool, cmds ...BatchCommand) (*BatchResult, error) {
+	if err := c.ready(ctx); err != nil {
+		return nil, err
+	}
 	encoded, err := encodeBatch(cmds)
 	if err != nil {
 		return nil, err

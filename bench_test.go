@@ -476,15 +476,7 @@ func BenchmarkBatch(b *testing.B) {
 				b.Fatalf("batch: %d results, errors %v", len(res.Results), res.Errors)
 			}
 		}
-		run()
-		before := srv.Requests("")
-		b.ReportAllocs()
-		b.ResetTimer()
-		for i := 0; i < b.N; i++ {
-			run()
-		}
-		b.StopTimer()
-		b.ReportMetric(float64(srv.Requests("")-before)/float64(b.N), "requests/op")
+		measureRequests(b, srv, run)
 	})
 	b.Run("mode=single", func(b *testing.B) {
 		srv, c := newFake(b, fakeOpts, bitrix24.WithAllowHTTP(), bitrix24.WithRateLimit(0, 0))
@@ -496,15 +488,7 @@ func BenchmarkBatch(b *testing.B) {
 				}
 			}
 		}
-		run()
-		before := srv.Requests("")
-		b.ReportAllocs()
-		b.ResetTimer()
-		for i := 0; i < b.N; i++ {
-			run()
-		}
-		b.StopTimer()
-		b.ReportMetric(float64(srv.Requests("")-before)/float64(b.N), "requests/op")
+		measureRequests(b, srv, run)
 	})
 }
 
@@ -555,4 +539,18 @@ func BenchmarkRateLimited(b *testing.B) {
 			b.ReportMetric(requests/float64(b.N), "requests")
 		})
 	}
+}
+
+// measureRequests runs run once to warm up, then b.N times, and reports how many
+// requests the fake portal received per run.
+func measureRequests(b *testing.B, srv *bitrix24test.Server, run func()) {
+	run()
+	before := srv.Requests("")
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		run()
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(srv.Requests("")-before)/float64(b.N), "requests/op")
 }

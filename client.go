@@ -295,11 +295,8 @@ func (c *Client) Call(ctx context.Context, method string, params any, result any
 
 // do is the one call path: validate, encode once, then attempt, retry and replay.
 func (c *Client) do(ctx context.Context, method string, params any) (*envelope.Envelope, error) {
-	if ctx == nil {
-		return nil, invalid("ctx", "must not be nil")
-	}
-	if c == nil || c.creds == nil {
-		return nil, invalid("Client", "must be created with NewWebhookClient or NewOAuthClient")
+	if err := c.ready(ctx); err != nil {
+		return nil, err
 	}
 	if err := checkMethod(method); err != nil {
 		return nil, err
@@ -309,6 +306,18 @@ func (c *Client) do(ctx context.Context, method string, params any) (*envelope.E
 		return nil, err
 	}
 	return c.send(ctx, method, body)
+}
+
+// ready refuses what would otherwise panic: a nil ctx, or a Client that no constructor
+// built. Every entry point (do, Batch) checks it before anything is sent.
+func (c *Client) ready(ctx context.Context) error {
+	if ctx == nil {
+		return invalid("ctx", "must not be nil")
+	}
+	if c == nil || c.creds == nil {
+		return invalid("Client", "must be created with NewWebhookClient or NewOAuthClient")
+	}
+	return nil
 }
 
 // send runs the attempts of one call. The replay after a refresh does not count as a

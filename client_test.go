@@ -649,3 +649,18 @@ func TestCancelledContext(t *testing.T) {
 	require.ErrorIs(t, err, context.Canceled)
 	requireNoSecret(t, err.Error())
 }
+
+func TestNilContextAndZeroClientFailCleanly(t *testing.T) {
+	t.Parallel()
+	c, mt := newWebhookClient(t)
+	var nilCtx context.Context
+	require.ErrorIs(t, c.Call(nilCtx, "server.time", nil, nil), bitrix24.ErrValidation)
+	_, err := c.Batch(nilCtx, false, bitrix24.BatchCommand{Key: "a", Method: "server.time"})
+	require.ErrorIs(t, err, bitrix24.ErrValidation)
+	var zero bitrix24.Client
+	require.ErrorIs(t, zero.Call(context.Background(), "server.time", nil, nil), bitrix24.ErrValidation)
+	_, err = zero.Batch(context.Background(), false, bitrix24.BatchCommand{Key: "a", Method: "server.time"})
+	require.ErrorIs(t, err, bitrix24.ErrValidation)
+	assert.Equal(t, "bitrix24.Client(unconfigured)", zero.String())
+	assert.Zero(t, mt.GetTotalCallCount())
+}

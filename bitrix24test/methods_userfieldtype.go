@@ -158,13 +158,23 @@ func (s *Server) findUFType(clientID, id string) int {
 	return -1
 }
 
-// methodUFTAdd is UserFieldType::add.
-func methodUFTAdd(c *callCtx) (any, *navData, *restError) {
+// ufTarget runs what add, update and delete start with: checkPermission, then the
+// upper-cased parameters and the lower-cased USER_TYPE_ID.
+func ufTarget(c *callCtx) (map[string]any, string, *restError) {
 	if err := ufPermission(c); err != nil {
-		return nil, nil, err
+		return nil, "", err
 	}
 	p := upperKeys(c.params)
 	id, err := ufTypeID(p)
+	if err != nil {
+		return nil, "", err
+	}
+	return p, id, nil
+}
+
+// methodUFTAdd is UserFieldType::add.
+func methodUFTAdd(c *callCtx) (any, *navData, *restError) {
+	p, id, err := ufTarget(c)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -208,11 +218,7 @@ func methodUFTAdd(c *callCtx) (any, *navData, *restError) {
 // methodUFTUpdate is UserFieldType::update, including the source quirk: without TITLE
 // (and LANG_ALL) the row is saved, then the language row fails with ERROR_CORE.
 func methodUFTUpdate(c *callCtx) (any, *navData, *restError) {
-	if err := ufPermission(c); err != nil {
-		return nil, nil, err
-	}
-	p := upperKeys(c.params)
-	id, err := ufTypeID(p)
+	p, id, err := ufTarget(c)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -301,11 +307,7 @@ func methodUFTList(c *callCtx) (any, *navData, *restError) {
 
 // methodUFTDelete is UserFieldType::delete.
 func methodUFTDelete(c *callCtx) (any, *navData, *restError) {
-	if err := ufPermission(c); err != nil {
-		return nil, nil, err
-	}
-	p := upperKeys(c.params)
-	id, err := ufTypeID(p)
+	_, id, err := ufTarget(c)
 	if err != nil {
 		return nil, nil, err
 	}
