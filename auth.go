@@ -72,6 +72,13 @@ type OAuthConfig struct {
 	// old one no longer works. An error is returned to the caller that triggered the
 	// refresh; the client keeps the new pair all the same.
 	OnTokenRefresh func(ctx context.Context, t Token) error
+	// Store, when set, is where the pair comes from and goes to, under StoreKey: clients
+	// and processes that share a store share one pair and one refresh per expiry. Token
+	// may then be empty (it is loaded from Store).
+	Store TokenStore
+	// StoreKey is the key of the pair in Store; the zero key means
+	// {MemberID: Token.MemberID}.
+	StoreKey TokenKey
 }
 
 // String describes the configuration without revealing a secret.
