@@ -1,6 +1,6 @@
 module github.com/b24go/bitrix24
 
-go 1.24
+go 1.25
 
 require (
 	github.com/go-resty/resty/v2 v2.17.2
