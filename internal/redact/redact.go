@@ -356,9 +356,24 @@ const maxSecrets = 4096
 // Adds are rare and String is frequent, so Add rebuilds an immutable
 // snapshot (list and compiled replacer) and String only reads it.
 type Secrets struct {
-	mu   sync.RWMutex
-	list []string          // immutable once published; Add replaces it
-	rep  *strings.Replacer // compiled from list; nil when list is empty
+	mu     sync.RWMutex
+	pinned []string          // long-lived secrets (a client secret, a webhook code): never dropped
+	list   []string          // immutable once published; Add replaces it
+	rep    *strings.Replacer // compiled from pinned and list; nil when both are empty
+}
+
+// AddPinned adds secrets that live as long as the set: unlike those added with Add,
+// they are never dropped to make room, however many others come after them.
+func (s *Secrets) AddPinned(secrets ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, sec := range secrets {
+		if len(sec) < minLiteral || contains(s.pinned, sec) {
+			continue
+		}
+		s.pinned = append(s.pinned[:len(s.pinned):len(s.pinned)], sec)
+	}
+	s.rep = newLiterals(append(append([]string(nil), s.pinned...), s.list...))
 }
 
 // Add adds literal secrets to the set. Values shorter than 4 bytes and
@@ -369,7 +384,7 @@ func (s *Secrets) Add(secrets ...string) {
 	defer s.mu.Unlock()
 	var next []string
 	for _, sec := range secrets {
-		if len(sec) < minLiteral || contains(s.list, sec) || contains(next, sec) {
+		if len(sec) < minLiteral || contains(s.list, sec) || contains(next, sec) || contains(s.pinned, sec) {
 			continue
 		}
 		next = append(next, sec)
@@ -384,7 +399,7 @@ func (s *Secrets) Add(secrets ...string) {
 		list = list[len(list)-maxSecrets:]
 	}
 	s.list = list
-	s.rep = newLiterals(list)
+	s.rep = newLiterals(append(append([]string(nil), s.pinned...), list...))
 }
 
 func contains(list []string, v string) bool {
@@ -401,7 +416,7 @@ func contains(list []string, v string) bool {
 func (s *Secrets) List() []string {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	return append([]string(nil), s.list...)
+	return append(append([]string(nil), s.pinned...), s.list...)
 }
 
 // String returns text redacted with the patterns of String and every
