@@ -1,6 +1,6 @@
 module github.com/b24go/bitrix24
 
-go 1.25
+go 1.26.0
 
 require (
 	github.com/go-resty/resty/v2 v2.17.2
@@ -10,6 +10,8 @@ require (
 )
 
 require (
+	github.com/gofrs/flock v0.13.2 // indirect
 	go.yaml.in/yaml/v3 v3.0.5 // indirect
 	golang.org/x/net v0.43.0 // indirect
+	golang.org/x/sys v0.49.0 // indirect
 )
