@@ -241,4 +241,3 @@ func expiredOnce() httpmock.Responder {
 		return jsonResponder(401, `{"error":"expired_token","error_description":"The access token provided has expired."}`)(req)
 	}
 }
-
