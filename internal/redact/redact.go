@@ -343,10 +343,11 @@ func URL(u *url.URL, secrets ...string) *url.URL {
 	return &c
 }
 
-// maxSecrets bounds a Secrets set. OAuth tokens rotate (access tokens
+// maxSecrets bounds the rotating part of a Secrets set (512 entries: about ten days of
+// hourly pairs, long after they expired). OAuth tokens rotate (access tokens
 // hourly), so a long-running client would otherwise grow the set forever;
 // the oldest entries are long expired by the time they are dropped.
-const maxSecrets = 4096
+const maxSecrets = 512
 
 // Secrets is a concurrency-safe set of literal secrets that grows over
 // time: OAuth tokens rotate, and the client adds each new access and
@@ -377,7 +378,7 @@ func (s *Secrets) AddPinned(secrets ...string) {
 }
 
 // Add adds literal secrets to the set. Values shorter than 4 bytes and
-// duplicates are ignored. When the set exceeds 4096 entries the oldest are
+// duplicates are ignored. When the set exceeds maxSecrets entries the oldest are
 // dropped.
 func (s *Secrets) Add(secrets ...string) {
 	s.mu.Lock()
