@@ -67,13 +67,7 @@ func (o *options) fail(field, rule string) {
 // WithHTTPClient sends requests through a copy of hc: its transport, TLS roots and proxy
 // are used; hc itself is never modified.
 func WithHTTPClient(hc *http.Client) Option {
-	return func(o *options) {
-		if hc == nil {
-			o.fail("WithHTTPClient", "must not be nil")
-			return
-		}
-		o.httpClient = hc
-	}
+	return setNonNil("WithHTTPClient", hc, func(o *options) { o.httpClient = hc })
 }
 
 // WithTimeout bounds each HTTP attempt (default [DefaultTimeout]). The context passed to
@@ -145,12 +139,17 @@ func WithLimiter(l Limiter) Option {
 // WithLogger sends debug records of each attempt (method, status, duration, error) and
 // the HTTP library's warnings to l. Secrets are redacted. The default discards.
 func WithLogger(l *slog.Logger) Option {
+	return setNonNil("WithLogger", l, func(o *options) { o.logger = l })
+}
+
+// setNonNil is an option that refuses a nil value and otherwise applies set.
+func setNonNil[T any](name string, v *T, set func(*options)) Option {
 	return func(o *options) {
-		if l == nil {
-			o.fail("WithLogger", "must not be nil")
+		if v == nil {
+			o.fail(name, "must not be nil")
 			return
 		}
-		o.logger = l
+		set(o)
 	}
 }
 
