@@ -382,6 +382,8 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		s.serveToken(w, r, body)
 	case isRESTPath(path):
 		s.serveREST(w, r, body)
+	case isOAuthRESTPath(path):
+		s.serveOAuthREST(w, r, body) // oauth_appinfo.go
 	default:
 		http.NotFound(w, r)
 	}
