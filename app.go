@@ -75,14 +75,23 @@ type App struct {
 	// timeout, WithAllowHTTP, ...).
 	Options []Option
 
-	initOnce sync.Once
-	mem      TokenStore // the store when Store is nil
+	// state is created on first use. It is a pointer, and App holds no lock, so that
+	// printing an App by value goes through String.
+	state *appState
+}
+
+// appState is what an App keeps between calls.
+type appState struct {
+	mem TokenStore // the store when Store is nil
 
 	mu    sync.Mutex
 	cache map[[sha256.Size]byte]verifiedToken
 	users map[string]map[int]struct{} // user pairs saved by this App, per member id
 	now   func() time.Time            // the cache's clock; tests replace it
 }
+
+// appStateMu guards the creation of App.state, once per App.
+var appStateMu sync.Mutex
 
 // verifiedToken is a positive app.info answer, kept until expires.
 type verifiedToken struct {
@@ -101,16 +110,13 @@ type appInfo struct {
 }
 
 // String describes the App without revealing the secret.
-func (a *App) String() string {
-	if a == nil {
-		return "bitrix24.App(nil)"
-	}
+func (a App) String() string {
 	return fmt.Sprintf("bitrix24.App{ClientID:%q ClientSecret:%s TokenURL:%q ServerEndpoint:%q}",
 		a.ClientID, mask(a.ClientSecret), a.TokenURL, a.ServerEndpoint)
 }
 
 // GoString is String, so %#v is as safe as %v.
-func (a *App) GoString() string { return a.String() }
+func (a App) GoString() string { return a.String() }
 
 // ApplicationTokenKey is the key under which [EventHandler] keeps an installation's
 // application_token in [App.Store]: UserID -1 (no portal user has it), with the token
@@ -119,23 +125,26 @@ func ApplicationTokenKey(memberID string) TokenKey {
 	return TokenKey{MemberID: memberID, UserID: -1}
 }
 
-func (a *App) init() {
-	a.initOnce.Do(func() {
-		a.mem = NewMemoryTokenStore()
-		a.cache = map[[sha256.Size]byte]verifiedToken{}
-		a.users = map[string]map[int]struct{}{}
-		if a.now == nil {
-			a.now = time.Now
+// st returns the App's state, creating it on first use.
+func (a *App) st() *appState {
+	appStateMu.Lock()
+	defer appStateMu.Unlock()
+	if a.state == nil {
+		a.state = &appState{
+			mem:   NewMemoryTokenStore(),
+			cache: map[[sha256.Size]byte]verifiedToken{},
+			users: map[string]map[int]struct{}{},
+			now:   time.Now,
 		}
-	})
+	}
+	return a.state
 }
 
 func (a *App) store() TokenStore {
-	a.init()
 	if a.Store != nil {
 		return a.Store
 	}
-	return a.mem
+	return a.st().mem
 }
 
 // options applies the App's options, then extra.
@@ -166,7 +175,6 @@ func (a *App) check(ctx context.Context, needSecret bool) error {
 	case needSecret && a.ClientSecret == "":
 		return invalid("App.ClientSecret", "must not be empty")
 	}
-	a.init()
 	return nil
 }
 
@@ -394,10 +402,11 @@ func (a *App) verify(ctx context.Context, r *AppRequest) (appInfo, error) {
 // cache) and requires this client id, memberID and domain.
 func (a *App) verifyToken(ctx context.Context, token, memberID, domain string) (appInfo, error) {
 	sum := sha256.Sum256([]byte(token))
-	a.mu.Lock()
-	hit, ok := a.cache[sum]
-	now := a.now()
-	a.mu.Unlock()
+	st := a.st()
+	st.mu.Lock()
+	hit, ok := st.cache[sum]
+	now := st.now()
+	st.mu.Unlock()
 	if ok && now.Before(hit.expires) {
 		return hit.info, matchInfo(hit.info, a.ClientID, memberID, domain)
 	}
@@ -408,19 +417,19 @@ func (a *App) verifyToken(ctx context.Context, token, memberID, domain string) (
 	if err := matchInfo(info, a.ClientID, memberID, domain); err != nil {
 		return appInfo{}, err
 	}
-	a.mu.Lock()
-	if len(a.cache) >= verifyCacheMax {
-		for k, v := range a.cache {
+	st.mu.Lock()
+	if len(st.cache) >= verifyCacheMax {
+		for k, v := range st.cache {
 			if !now.Before(v.expires) {
-				delete(a.cache, k)
+				delete(st.cache, k)
 			}
 		}
-		if len(a.cache) >= verifyCacheMax {
-			clear(a.cache)
+		if len(st.cache) >= verifyCacheMax {
+			clear(st.cache)
 		}
 	}
-	a.cache[sum] = verifiedToken{info: info, expires: a.now().Add(verifyCacheTTL)}
-	a.mu.Unlock()
+	st.cache[sum] = verifiedToken{info: info, expires: st.now().Add(verifyCacheTTL)}
+	st.mu.Unlock()
 	return info, nil
 }
 
@@ -530,12 +539,13 @@ func (a *App) ClientFor(ctx context.Context, r *AppRequest, opts ...Option) (*Cl
 	if err := a.store().Save(ctx, key, tok); err != nil {
 		return nil, fmt.Errorf("bitrix24: saving the pair under %v: %w", key, err)
 	}
-	a.mu.Lock()
-	if a.users[key.MemberID] == nil {
-		a.users[key.MemberID] = map[int]struct{}{}
+	st := a.st()
+	st.mu.Lock()
+	if st.users[key.MemberID] == nil {
+		st.users[key.MemberID] = map[int]struct{}{}
 	}
-	a.users[key.MemberID][key.UserID] = struct{}{}
-	a.mu.Unlock()
+	st.users[key.MemberID][key.UserID] = struct{}{}
+	st.mu.Unlock()
 	return a.newClient(key, tok, opts)
 }
 
@@ -544,19 +554,19 @@ func (a *App) ClientFor(ctx context.Context, r *AppRequest, opts ...Option) (*Cl
 // Delete(ctx, TokenKey) method (such as [MemoryTokenStore]) delete them; on others
 // they are overwritten with an empty pair, which [App.Client] treats as not found.
 func (a *App) forget(ctx context.Context, memberID string) error {
-	a.init()
 	keys := []TokenKey{{MemberID: memberID}, ApplicationTokenKey(memberID)}
-	a.mu.Lock()
-	for uid := range a.users[memberID] {
+	state := a.st()
+	state.mu.Lock()
+	for uid := range state.users[memberID] {
 		keys = append(keys, TokenKey{MemberID: memberID, UserID: uid})
 	}
-	delete(a.users, memberID)
-	for k, v := range a.cache {
+	delete(state.users, memberID)
+	for k, v := range state.cache {
 		if v.info.MemberID == memberID {
-			delete(a.cache, k)
+			delete(state.cache, k)
 		}
 	}
-	a.mu.Unlock()
+	state.mu.Unlock()
 	st := a.store()
 	var errs []error
 	for _, k := range keys {

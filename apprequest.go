@@ -35,16 +35,13 @@ type AppRequest struct {
 }
 
 // String describes the request without revealing a secret.
-func (r *AppRequest) String() string {
-	if r == nil {
-		return "bitrix24.AppRequest(nil)"
-	}
+func (r AppRequest) String() string {
 	return fmt.Sprintf("bitrix24.AppRequest{Domain:%q Protocol:%q Lang:%q Placement:%q Token:%s ApplicationToken:%s}",
 		r.Domain, r.Protocol, r.Lang, r.Placement, r.Token, mask(r.ApplicationToken))
 }
 
 // GoString is String, so %#v is as safe as %v.
-func (r *AppRequest) GoString() string { return r.String() }
+func (r AppRequest) GoString() string { return r.String() }
 
 // PortalURL is the portal's address as the request claims it: "https://" (or
 // "http://" when Protocol is "0") + Domain, without a trailing slash.

@@ -40,16 +40,13 @@ type Event struct {
 }
 
 // String describes the event without revealing a secret.
-func (e *Event) String() string {
-	if e == nil {
-		return "bitrix24.Event(nil)"
-	}
+func (e Event) String() string {
 	return fmt.Sprintf("bitrix24.Event{Name:%q HandlerID:%d Timestamp:%s Auth:%s}",
 		e.Name, e.HandlerID, e.Timestamp.UTC().Format(time.RFC3339), e.Auth)
 }
 
 // GoString is String, so %#v is as safe as %v.
-func (e *Event) GoString() string { return e.String() }
+func (e Event) GoString() string { return e.String() }
 
 // EventAuth is the auth[...] block of an event.
 type EventAuth struct {
