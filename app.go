@@ -486,8 +486,12 @@ func (a *App) appInfo(ctx context.Context, token string) (appInfo, error) {
 	env, apiErr, derr := envelope.Decode(body)
 	switch {
 	case apiErr != nil:
-		return appInfo{}, fmt.Errorf("%w: %w", ErrNotVerified, &APIError{Code: apiErr.Code,
-			Description: secrets.String(apiErr.Description), StatusCode: status, Method: appInfoMethod})
+		e := &APIError{Code: apiErr.Code, Description: secrets.String(apiErr.Description),
+			StatusCode: status, Method: appInfoMethod}
+		if refusesToken(e) {
+			return appInfo{}, fmt.Errorf("%w: %w", ErrNotVerified, e)
+		}
+		return appInfo{}, e // the server could not answer (limits, a wrong endpoint, ...)
 	case derr != nil:
 		return appInfo{}, unexpectedAnswer(appInfoMethod, status, derr.Error(), body, secrets)
 	case status >= 300:
@@ -507,6 +511,18 @@ func (a *App) appInfo(ctx context.Context, token string) (appInfo, error) {
 		ClientEndpoint: w.Install.ClientEndpoint,
 		Status:         w.Install.Status,
 	}, nil
+}
+
+// refusesToken reports the app.info errors that say the token is no good (rather than
+// that the server could not answer).
+func refusesToken(e *APIError) bool {
+	for _, target := range []error{ErrInvalidToken, ErrExpiredToken, ErrNoAuthFound, ErrUserAccess,
+		ErrInvalidClient, ErrAccessDenied, ErrPortalDeleted, ErrWrongAuthType} {
+		if e.Is(target) {
+			return true
+		}
+	}
+	return false
 }
 
 // ClientFor verifies r ([App.Verify]), saves the calling user's pair under {MemberID,
