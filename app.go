@@ -513,6 +513,39 @@ func (a *App) appInfo(ctx context.Context, token string) (appInfo, error) {
 	}, nil
 }
 
+// verifyEventToken checks an install or update event's access token with app.info
+// against the event's member id and domain.
+func (a *App) verifyEventToken(ctx context.Context, ev *Event) (appInfo, error) {
+	if ev.Auth.Domain == "" {
+		return appInfo{}, invalid("auth[domain]", "must not be empty")
+	}
+	return a.verifyToken(ctx, ev.Auth.Token.AccessToken, ev.Auth.Token.MemberID, ev.Auth.Domain)
+}
+
+// isAdmin asks the portal (at the client_endpoint app.info named, or the verified
+// domain) whether token's user is an administrator (user.admin).
+func (a *App) isAdmin(ctx context.Context, info appInfo, token string) (bool, error) {
+	endpoint := info.ClientEndpoint
+	if endpoint == "" {
+		endpoint = "https://" + info.Domain + "/rest/"
+	}
+	portal := strings.TrimSuffix(strings.TrimRight(endpoint, "/"), "/rest")
+	c, err := NewOAuthClient(OAuthConfig{PortalURL: portal, ClientID: a.ClientID, ClientSecret: a.ClientSecret,
+		Token: Token{AccessToken: token}, TokenURL: a.TokenURL}, a.Options...)
+	if err != nil {
+		return false, err
+	}
+	var admin bool
+	if err := c.Call(ctx, "user.admin", nil, &admin); err != nil {
+		var apiErr *APIError
+		if errors.As(err, &apiErr) && refusesToken(apiErr) {
+			return false, fmt.Errorf("%w: %w", ErrNotVerified, err)
+		}
+		return false, err
+	}
+	return admin, nil
+}
+
 // refusesToken reports the app.info errors that say the token is no good (rather than
 // that the server could not answer).
 func refusesToken(e *APIError) bool {

@@ -18,8 +18,12 @@ import (
 //     checked otherwise: nothing is stored yet), then the pair is saved under
 //     {member_id, 0} and the application_token under [ApplicationTokenKey].
 //   - Every later event must carry the stored application_token (compared in constant
-//     time). ONAPPUPDATE may bring a new pair and a new application_token: they are
-//     saved once the access token is verified with app.info.
+//     time). ONAPPUPDATE may bring a new pair and a new application_token (after the
+//     application's secret changed): they are saved once app.info vouches for the pair.
+//   - The pair of ONAPPINSTALL and ONAPPUPDATE must be a portal administrator's
+//     (user.admin), as Bitrix24 sends it: any user who can open the application holds
+//     a genuine token of it and can read the application_token on its pages, so
+//     neither proves an install on its own.
 //   - ONAPPUNINSTALL: the portal is forgotten (its pair, application_token and the user
 //     pairs the App saved).
 //
@@ -65,66 +69,48 @@ func (h *EventHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // accept checks ev and updates the store; it returns the refusal status with the error.
 func (h *EventHandler) accept(ctx context.Context, ev *Event) (int, error) {
-	a, auth := h.App, ev.Auth
+	auth := ev.Auth
 	member := auth.Token.MemberID
 	if auth.ApplicationToken == "" {
 		return http.StatusBadRequest, invalid("auth[application_token]", "must not be empty")
 	}
-	switch strings.ToUpper(ev.Name) {
-	case EventAppInstall:
-		if auth.Token.AccessToken == "" || auth.Token.RefreshToken == "" {
-			return http.StatusBadRequest, invalid("auth[access_token]", "ONAPPINSTALL must carry the pair")
-		}
-		if status, err := h.verifyPair(ctx, ev); err != nil {
-			return status, err
-		}
-		return h.save(ctx, ev)
-	case EventAppUpdate:
-		stored, err := h.storedAppToken(ctx, member)
-		if err != nil {
-			return statusOf(err), err
-		}
-		if auth.Token.AccessToken == "" {
-			// Nothing to save but the check itself.
-			if !VerifyApplicationToken(auth.ApplicationToken, stored) {
-				return http.StatusUnauthorized, fmt.Errorf("%w: application_token does not match", ErrNotVerified)
-			}
-			return 0, nil
-		}
-		// A new application_token is accepted when app.info vouches for the new pair.
-		if status, err := h.verifyPair(ctx, ev); err != nil {
-			return status, err
-		}
-		return h.save(ctx, ev)
-	default:
-		stored, err := h.storedAppToken(ctx, member)
-		if err != nil {
-			return statusOf(err), err
-		}
-		if !VerifyApplicationToken(auth.ApplicationToken, stored) {
-			return http.StatusUnauthorized, fmt.Errorf("%w: application_token does not match", ErrNotVerified)
-		}
-		if strings.EqualFold(ev.Name, EventAppUninstall) {
-			if err := a.forget(ctx, member); err != nil {
-				return http.StatusInternalServerError, err
-			}
-		}
-		return 0, nil
-	}
-}
-
-// verifyPair checks ev's access token with app.info against the event's portal.
-func (h *EventHandler) verifyPair(ctx context.Context, ev *Event) (int, error) {
-	auth := ev.Auth
-	domain := auth.Domain
-	if domain == "" {
-		return http.StatusBadRequest, invalid("auth[domain]", "must not be empty")
-	}
 	if err := h.App.check(ctx, false); err != nil {
 		return http.StatusInternalServerError, err
 	}
-	if _, err := h.App.verifyToken(ctx, auth.Token.AccessToken, auth.Token.MemberID, domain); err != nil {
-		return statusOf(err), err
+	stored, err := h.loadAppToken(ctx, member)
+	if err != nil {
+		return http.StatusServiceUnavailable, err
+	}
+	matches := VerifyApplicationToken(auth.ApplicationToken, stored)
+	name := strings.ToUpper(ev.Name)
+	switch {
+	case name == EventAppInstall && (auth.Token.AccessToken == "" || auth.Token.RefreshToken == ""):
+		return http.StatusBadRequest, invalid("auth[access_token]", "ONAPPINSTALL must carry the pair")
+	case (name == EventAppInstall || name == EventAppUpdate) && auth.Token.AccessToken != "":
+		// The pair is checked with the authorization server, and must be a portal
+		// administrator's (only administrators install and update applications): any
+		// user who can open the app holds a genuine token of it, and the
+		// application_token shows on its pages.
+		info, err := h.App.verifyEventToken(ctx, ev)
+		if err != nil {
+			return statusOf(err), err
+		}
+		admin, err := h.App.isAdmin(ctx, info, auth.Token.AccessToken)
+		if err != nil {
+			return statusOf(err), err
+		}
+		if !admin {
+			return http.StatusForbidden, fmt.Errorf("%w: %s carries the token of a user who is not a portal administrator", ErrNotVerified, name)
+		}
+		return h.save(ctx, ev)
+	case stored == "":
+		return http.StatusForbidden, fmt.Errorf("%w: the application is not installed on this portal (no application_token stored)", ErrNotVerified)
+	case !matches:
+		return http.StatusUnauthorized, fmt.Errorf("%w: application_token does not match", ErrNotVerified)
+	case name == EventAppUninstall:
+		if err := h.App.forget(ctx, member); err != nil {
+			return http.StatusInternalServerError, err
+		}
 	}
 	return 0, nil
 }
@@ -149,15 +135,12 @@ func (h *EventHandler) save(ctx context.Context, ev *Event) (int, error) {
 	return 0, nil
 }
 
-// storedAppToken loads the application_token saved at install.
-func (h *EventHandler) storedAppToken(ctx context.Context, member string) (string, error) {
-	if err := h.App.check(ctx, false); err != nil {
-		return "", err
-	}
+// loadAppToken loads the application_token saved at install; "" when none is stored.
+func (h *EventHandler) loadAppToken(ctx context.Context, member string) (string, error) {
 	t, err := h.App.store().Load(ctx, ApplicationTokenKey(member))
 	switch {
-	case errors.Is(err, ErrTokenNotFound) || err == nil && t.AccessToken == "":
-		return "", fmt.Errorf("%w: the application is not installed on this portal (no application_token stored)", ErrNotVerified)
+	case errors.Is(err, ErrTokenNotFound):
+		return "", nil
 	case err != nil:
 		return "", fmt.Errorf("bitrix24: loading the application_token: %w", err)
 	}

@@ -310,3 +310,8 @@ func yn(b bool) string {
 	}
 	return "N"
 }
+
+// methodUserAdmin is user.admin: whether the calling user is a portal administrator.
+func methodUserAdmin(c *callCtx) (any, *navData, *restError) {
+	return c.s.isAdmin(c.auth), nil, nil
+}

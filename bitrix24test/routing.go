@@ -362,6 +362,7 @@ func init() {
 		"methods":              {fn: methodMethods},
 		"server.time":          {fn: methodServerTime},
 		"profile":              {fn: methodProfile},
+		"user.admin":           {fn: methodUserAdmin}, // portal_app.go
 		"user.option.set":      {fn: methodUserOptionSet},
 		"user.option.get":      {fn: methodUserOptionGet},
 		"app.option.set":       {fn: methodAppOptionSet},
