@@ -165,8 +165,8 @@ func TestAppClientRefusals(t *testing.T) {
 	require.ErrorIs(t, err, bitrix24.ErrTokenNotFound)
 	_, err = app.Client(ctx, bitrix24.TokenKey{})
 	require.ErrorIs(t, err, bitrix24.ErrValidation)
-	//nolint:staticcheck // a nil ctx must be refused, not panic
-	_, err = app.Client(nil, bitrix24.TokenKey{MemberID: "m"})
+	var nilCtx context.Context // a nil ctx must be refused, not panic
+	_, err = app.Client(nilCtx, bitrix24.TokenKey{MemberID: "m"})
 	require.ErrorIs(t, err, bitrix24.ErrValidation)
 	var nilApp *bitrix24.App
 	_, err = nilApp.Client(ctx, bitrix24.TokenKey{MemberID: "m"})

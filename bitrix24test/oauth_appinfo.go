@@ -11,9 +11,6 @@ import (
 // lives under /oauth/rest/, apart from the portal's own /rest/.
 const oauthRESTPrefix = "/oauth/rest/"
 
-// appInfoMethod names the authorization server's app.info in [Server.Requests].
-const appInfoMethod = "oauth/app.info"
-
 // ServerEndpoint is the fake authorization server's REST base, URL + "/oauth/rest/":
 // the server_endpoint of events, app pages and token answers, and the
 // bitrix24.App.ServerEndpoint that verifies them with app.info.
@@ -23,7 +20,8 @@ func isOAuthRESTPath(p string) bool { return strings.HasPrefix(p, oauthRESTPrefi
 
 // serveOAuthREST is the authorization server's REST API; it implements app.info only.
 // The token comes as auth (query or form body) or a Bearer header. Requests are
-// recorded as "oauth/app.info" and take faults injected for that name.
+// recorded as "oauth/" + the method ("oauth/app.info" in [Server.Requests]) and take
+// faults injected for that name.
 func (s *Server) serveOAuthREST(w http.ResponseWriter, r *http.Request, body []byte) {
 	rt := parseRoute("/rest/" + strings.TrimPrefix(r.URL.Path, oauthRESTPrefix))
 	in := readParams(r, body)
