@@ -229,7 +229,9 @@ func (a *App) AuthorizeURL(portalURL, state string) (string, error) {
 }
 
 // Exchange trades a code (the authorization_code grant) for a pair, saves it to Store
-// under {MemberID, UserID of the pair} and returns it. The code and the secret travel
+// under {MemberID, UserID of the pair} and returns it. When the answer names no user (the
+// documented answer does not), the user id comes from app.info on the authorization
+// server; if that fails too, the pair is saved with UserID 0. The code and the secret travel
 // in a form body, never in a URL. The server's refusals are [*APIError]s
 // (ErrInvalidGrant, ErrInvalidClient, ErrExpiredToken for a late code, ...).
 func (a *App) Exchange(ctx context.Context, code string) (Token, error) {
@@ -265,6 +267,17 @@ func (a *App) Exchange(ctx context.Context, code string) (Token, error) {
 	}
 	if tok.MemberID == "" {
 		return Token{}, unexpectedAnswer(exchangeMethod, status, "the token answer has no member_id", body, secrets)
+	}
+	if tok.UserID == 0 {
+		// The documented answer names no user: ask the authorization server whose pair
+		// this is, so that a user's pair does not land on the installation's key. The
+		// code is spent whatever happens, so a failure here keeps UserID 0.
+		if info, err := a.appInfo(ctx, tok.AccessToken); err == nil && info.MemberID == tok.MemberID {
+			tok.UserID = info.UserID
+			if tok.ClientEndpoint == "" {
+				tok.ClientEndpoint = info.ClientEndpoint
+			}
+		}
 	}
 	key := TokenKey{MemberID: tok.MemberID, UserID: tok.UserID}
 	if err := a.store().Save(ctx, key, tok); err != nil {

@@ -64,12 +64,15 @@ func TestExchangeSavesThePair(t *testing.T) {
 	assert.Equal(t, http.MethodPost, last.HTTPMethod)
 	assert.Equal(t, "authorization_code", last.Params["grant_type"])
 
+	assert.Equal(t, 1, tok.UserID, "the user comes from app.info when the answer names none")
 	stored, err := app.Store.Load(ctx, bitrix24.TokenKey{MemberID: tok.MemberID, UserID: tok.UserID})
 	require.NoError(t, err)
 	assert.Equal(t, tok, stored)
+	_, err = app.Store.Load(ctx, bitrix24.TokenKey{MemberID: tok.MemberID})
+	require.ErrorIs(t, err, bitrix24.ErrTokenNotFound, "a user's pair does not replace the installation's")
 
 	// The stored pair makes a working client.
-	c, err := app.Client(ctx, bitrix24.TokenKey{MemberID: tok.MemberID})
+	c, err := app.Client(ctx, bitrix24.TokenKey{MemberID: tok.MemberID, UserID: 1})
 	require.NoError(t, err)
 	require.NoError(t, c.Call(ctx, "server.time", nil, nil))
 }
