@@ -99,7 +99,7 @@ func ParseAppRequest(r *http.Request) (*AppRequest, error) {
 	if req.Domain == "" {
 		return nil, invalid("DOMAIN", "must be present in the query string")
 	}
-	if strings.ContainsAny(req.Domain, "/?#@ \\") {
+	if !isHostPort(req.Domain) {
 		return nil, invalid("DOMAIN", "must be a host name, optionally with a port")
 	}
 	if req.Token.MemberID == "" {
@@ -257,4 +257,17 @@ func scalarText(raw json.RawMessage) string {
 		}
 	}
 	return string(raw)
+}
+
+// isHostPort accepts the characters of a host name, an IPv6 literal and a port: DOMAIN
+// goes into URLs and a Content-Security-Policy header.
+func isHostPort(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
+			c == '.' || c == '-' || c == '_' || c == ':' || c == '[' || c == ']') {
+			return false
+		}
+	}
+	return true
 }

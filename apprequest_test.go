@@ -77,6 +77,7 @@ func TestParseAppRequestRefusals(t *testing.T) {
 	cases := map[string]struct{ target, body string }{
 		"no DOMAIN":         {"/", "member_id=m"},
 		"DOMAIN with path":  {"/?DOMAIN=evil.test/x", "member_id=m"},
+		"DOMAIN with ;":     {"/?DOMAIN=a.test;%20script-src%20*", "member_id=m"},
 		"no member_id":      {tabQuery, "AUTH_ID=a"},
 		"bad AUTH_EXPIRES":  {tabQuery, "member_id=m&AUTH_EXPIRES=1h"},
 		"bad options":       {tabQuery, "member_id=m&PLACEMENT_OPTIONS=undefined"},
