@@ -177,6 +177,9 @@ func tokenError(code, desc string) *omap {
 }
 
 func (s *Server) refreshGrant(vals url.Values) (int, *omap) {
+	if vals.Get("grant_type") == "authorization_code" {
+		return s.codeGrant(vals) // oauth_code.go
+	}
 	if gt := vals.Get("grant_type"); gt != "refresh_token" {
 		return http.StatusBadRequest, tokenError("invalid_request", "Unsupported grant_type; this server only issues refresh_token grants")
 	}

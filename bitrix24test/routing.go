@@ -362,6 +362,7 @@ func init() {
 		"methods":              {fn: methodMethods},
 		"server.time":          {fn: methodServerTime},
 		"profile":              {fn: methodProfile},
+		"user.admin":           {fn: methodUserAdmin}, // portal_app.go
 		"user.option.set":      {fn: methodUserOptionSet},
 		"user.option.get":      {fn: methodUserOptionGet},
 		"app.option.set":       {fn: methodAppOptionSet},
@@ -382,6 +383,8 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		s.serveToken(w, r, body)
 	case isRESTPath(path):
 		s.serveREST(w, r, body)
+	case isOAuthRESTPath(path):
+		s.serveOAuthREST(w, r, body) // oauth_appinfo.go
 	default:
 		http.NotFound(w, r)
 	}

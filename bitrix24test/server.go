@@ -261,6 +261,8 @@ type Server struct {
 	last      map[string]Request
 	refusals  int
 	refreshes int
+
+	portal portalSide // the application side: codes, application tokens (portal_app.go)
 }
 
 type optKey struct {
