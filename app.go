@@ -1,13 +1,11 @@
 package bitrix24
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -15,7 +13,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/b24go/bitrix24/internal/envelope"
 	"github.com/b24go/bitrix24/internal/redact"
 )
 
@@ -46,8 +43,7 @@ const maxOAuthAnswer = 1 << 20
 
 // Method names used in errors.
 const (
-	exchangeMethod = "oauth/token"
-	appInfoMethod  = "app.info"
+	appInfoMethod = "app.info"
 )
 
 // App is one Bitrix24 application (its client id and secret) installed on any number of
@@ -92,22 +88,6 @@ type appState struct {
 
 // appStateMu guards the creation of App.state, once per App.
 var appStateMu sync.Mutex
-
-// verifiedToken is a positive app.info answer, kept until expires.
-type verifiedToken struct {
-	info    appInfo
-	expires time.Time
-}
-
-// appInfo is what the authorization server's app.info says about a token.
-type appInfo struct {
-	ClientID       string
-	UserID         int
-	MemberID       string
-	Domain         string
-	ClientEndpoint string
-	Status         string
-}
 
 // String describes the App without revealing the secret.
 func (a App) String() string {
@@ -251,22 +231,15 @@ func (a *App) Exchange(ctx context.Context, code string) (Token, error) {
 		return Token{}, err
 	}
 	secrets := &redact.Secrets{}
-	secrets.Add(a.ClientSecret, code)
-	status, body, err := postForm(ctx, o, tokenURL, url.Values{
-		"grant_type":    {"authorization_code"},
-		"client_id":     {a.ClientID},
-		"client_secret": {a.ClientSecret},
-		"code":          {code},
-	})
-	if err != nil {
-		return Token{}, fmt.Errorf("bitrix24: %s: %w", exchangeMethod, scrub(err, secrets))
-	}
-	tok, err := decodeGrant(body, status, secrets, time.Now())
+	secrets.AddPinned(a.ClientSecret)
+	te := tokenEndpoint{url: tokenURL, clientID: a.ClientID, clientSecret: a.ClientSecret,
+		post: newTransport(o, secrets).postForm, secrets: secrets}
+	tok, err := te.exchange(ctx, code)
 	if err != nil {
 		return Token{}, err
 	}
 	if tok.MemberID == "" {
-		return Token{}, unexpectedAnswer(exchangeMethod, status, "the token answer has no member_id", body, secrets)
+		return Token{}, unexpectedAnswer(secrets, refreshMethod, http.StatusOK, "the token answer has no member_id", nil)
 	}
 	if tok.UserID == 0 {
 		// The documented answer names no user: ask the authorization server whose pair
@@ -282,48 +255,6 @@ func (a *App) Exchange(ctx context.Context, code string) (Token, error) {
 	key := TokenKey{MemberID: tok.MemberID, UserID: tok.UserID}
 	if err := a.store().Save(ctx, key, tok); err != nil {
 		return Token{}, fmt.Errorf("bitrix24: saving the pair under %v: %w", key, err)
-	}
-	return tok, nil
-}
-
-// grantAnswer is the token endpoint's JSON; every field but the tokens is optional.
-type grantAnswer struct {
-	AccessToken    string          `json:"access_token"`
-	RefreshToken   string          `json:"refresh_token"`
-	Expires        json.RawMessage `json:"expires"`
-	ExpiresIn      json.RawMessage `json:"expires_in"`
-	Scope          string          `json:"scope"`
-	MemberID       string          `json:"member_id"`
-	ClientEndpoint string          `json:"client_endpoint"`
-	ServerEndpoint string          `json:"server_endpoint"`
-	UserID         json.RawMessage `json:"user_id"`
-}
-
-// decodeGrant reads a token endpoint answer: a pair, or an [*APIError].
-func decodeGrant(body []byte, status int, secrets *redact.Secrets, now time.Time) (Token, error) {
-	if _, apiErr, _ := envelope.Decode(body); apiErr != nil {
-		return Token{}, &APIError{Code: apiErr.Code, Description: secrets.String(apiErr.Description),
-			StatusCode: status, Method: exchangeMethod}
-	}
-	var ans grantAnswer
-	err := json.Unmarshal(body, &ans)
-	secrets.Add(ans.AccessToken, ans.RefreshToken)
-	if err != nil || ans.AccessToken == "" || ans.RefreshToken == "" || status >= 300 {
-		return Token{}, unexpectedAnswer(exchangeMethod, status, "not a token answer", body, secrets)
-	}
-	tok := Token{
-		AccessToken:    ans.AccessToken,
-		RefreshToken:   ans.RefreshToken,
-		Scope:          ans.Scope,
-		MemberID:       ans.MemberID,
-		ClientEndpoint: ans.ClientEndpoint,
-		ServerEndpoint: ans.ServerEndpoint,
-		UserID:         jsonInt(ans.UserID),
-	}
-	if exp := jsonInt(ans.Expires); exp > 0 {
-		tok.Expiry = time.Unix(int64(exp), 0)
-	} else if in := jsonInt(ans.ExpiresIn); in > 0 {
-		tok.Expiry = now.Add(time.Duration(in) * time.Second)
 	}
 	return tok, nil
 }
@@ -367,208 +298,13 @@ func (a *App) newClient(key TokenKey, tok Token, opts []Option) (*Client, error)
 		PortalURL:    portal,
 		ClientID:     a.ClientID,
 		ClientSecret: a.ClientSecret,
-		// Token is passed as well as Store: harmless once the client loads from Store.
+		// The client loads the pair from Store (Token only seeds an empty store), and
+		// saves every rotation there under the store's lock.
 		Token:    tok,
 		TokenURL: a.TokenURL,
 		Store:    st,
 		StoreKey: key,
-		// TODO(lead): drop this hook once the OAuth source saves each rotation to Store
-		// itself (under the store's lock); until then it keeps Store current.
-		OnTokenRefresh: func(ctx context.Context, t Token) error {
-			return st.Save(ctx, key, t)
-		},
 	}, all...)
-}
-
-// Verify checks, through app.info on the authorization server ([App.ServerEndpoint]),
-// that the request's AUTH_ID is a live token of this application (client id) for the
-// member id and the domain the request claims. Positive answers are cached for a minute
-// per token.
-//
-// It fails with an error matching [ErrNotVerified] when the request is not shown
-// genuine (and also the server's sentinel, e.g. [ErrInvalidToken], when the server
-// refused the token), [ErrValidation] when the request lacks member_id or DOMAIN, and a
-// wrapped transport error or [ErrUnexpectedResponse] when the server could not answer.
-func (a *App) Verify(ctx context.Context, r *AppRequest) error {
-	_, err := a.verify(ctx, r)
-	return err
-}
-
-func (a *App) verify(ctx context.Context, r *AppRequest) (appInfo, error) {
-	if err := a.check(ctx, false); err != nil {
-		return appInfo{}, err
-	}
-	switch {
-	case r == nil:
-		return appInfo{}, invalid("AppRequest", "must not be nil")
-	case r.Token.MemberID == "":
-		return appInfo{}, invalid("AppRequest.Token.MemberID", "must not be empty")
-	case r.Domain == "":
-		return appInfo{}, invalid("AppRequest.Domain", "must not be empty")
-	case r.Token.AccessToken == "":
-		return appInfo{}, fmt.Errorf("%w: %w", ErrNotVerified, errNoAuthID)
-	}
-	return a.verifyToken(ctx, r.Token.AccessToken, r.Token.MemberID, r.Domain)
-}
-
-// verifyToken asks app.info about token (or finds a fresh positive answer in the
-// cache) and requires this client id, memberID and domain.
-func (a *App) verifyToken(ctx context.Context, token, memberID, domain string) (appInfo, error) {
-	sum := sha256.Sum256([]byte(token))
-	st := a.st()
-	st.mu.Lock()
-	hit, ok := st.cache[sum]
-	now := st.now()
-	st.mu.Unlock()
-	if ok && now.Before(hit.expires) {
-		return hit.info, matchInfo(hit.info, a.ClientID, memberID, domain)
-	}
-	info, err := a.appInfo(ctx, token)
-	if err != nil {
-		return appInfo{}, err
-	}
-	if err := matchInfo(info, a.ClientID, memberID, domain); err != nil {
-		return appInfo{}, err
-	}
-	st.mu.Lock()
-	if len(st.cache) >= verifyCacheMax {
-		for k, v := range st.cache {
-			if !now.Before(v.expires) {
-				delete(st.cache, k)
-			}
-		}
-		if len(st.cache) >= verifyCacheMax {
-			clear(st.cache)
-		}
-	}
-	st.cache[sum] = verifiedToken{info: info, expires: st.now().Add(verifyCacheTTL)}
-	st.mu.Unlock()
-	return info, nil
-}
-
-// matchInfo compares app.info's answer with what the request claims.
-func matchInfo(info appInfo, clientID, memberID, domain string) error {
-	switch {
-	case info.ClientID != clientID:
-		return fmt.Errorf("%w: the token belongs to another application", ErrNotVerified)
-	case info.MemberID != memberID:
-		return fmt.Errorf("%w: the token belongs to another portal than member_id says", ErrNotVerified)
-	case !sameHost(info.Domain, domain):
-		return fmt.Errorf("%w: the token's portal is not the domain the request names", ErrNotVerified)
-	}
-	return nil
-}
-
-// sameHost compares host names case-insensitively, ignoring the default ports.
-func sameHost(a, b string) bool {
-	norm := func(h string) string {
-		h = strings.ToLower(strings.TrimSpace(h))
-		return strings.TrimSuffix(strings.TrimSuffix(h, ":443"), ":80")
-	}
-	return a != "" && norm(a) == norm(b)
-}
-
-// appInfoWire is the authorization server's app.info result.
-type appInfoWire struct {
-	ClientID string          `json:"client_id"`
-	UserID   json.RawMessage `json:"user_id"`
-	Install  struct {
-		Domain         string `json:"domain"`
-		MemberID       string `json:"member_id"`
-		ClientEndpoint string `json:"client_endpoint"`
-		Status         string `json:"status"`
-	} `json:"install"`
-}
-
-// appInfo calls app.info on the authorization server with token, sent in a form body.
-func (a *App) appInfo(ctx context.Context, token string) (appInfo, error) {
-	o, err := a.options()
-	if err != nil {
-		return appInfo{}, err
-	}
-	base, err := endpointURL("App.ServerEndpoint", a.ServerEndpoint, DefaultServerEndpoint, o.allowHTTP)
-	if err != nil {
-		return appInfo{}, err
-	}
-	secrets := &redact.Secrets{}
-	secrets.Add(token, a.ClientSecret)
-	status, body, err := postForm(ctx, o, strings.TrimRight(base, "/")+"/"+appInfoMethod, url.Values{"auth": {token}})
-	if err != nil {
-		return appInfo{}, fmt.Errorf("bitrix24: %s: %w", appInfoMethod, scrub(err, secrets))
-	}
-	env, apiErr, derr := envelope.Decode(body)
-	switch {
-	case apiErr != nil:
-		e := &APIError{Code: apiErr.Code, Description: secrets.String(apiErr.Description),
-			StatusCode: status, Method: appInfoMethod}
-		if refusesToken(e) {
-			return appInfo{}, fmt.Errorf("%w: %w", ErrNotVerified, e)
-		}
-		return appInfo{}, e // the server could not answer (limits, a wrong endpoint, ...)
-	case derr != nil:
-		return appInfo{}, unexpectedAnswer(appInfoMethod, status, derr.Error(), body, secrets)
-	case status >= 300:
-		return appInfo{}, unexpectedAnswer(appInfoMethod, status, "a result with an error status", body, secrets)
-	}
-	var w appInfoWire
-	if err := json.Unmarshal(env.Result, &w); err != nil || w.ClientID == "" || w.Install.MemberID == "" {
-		// The portal's own app.info has neither: ServerEndpoint points at a portal.
-		return appInfo{}, unexpectedAnswer(appInfoMethod, status,
-			"no client_id and install.member_id: is ServerEndpoint the authorization server?", body, secrets)
-	}
-	return appInfo{
-		ClientID:       w.ClientID,
-		UserID:         jsonInt(w.UserID),
-		MemberID:       w.Install.MemberID,
-		Domain:         w.Install.Domain,
-		ClientEndpoint: w.Install.ClientEndpoint,
-		Status:         w.Install.Status,
-	}, nil
-}
-
-// verifyEventToken checks an install or update event's access token with app.info
-// against the event's member id and domain.
-func (a *App) verifyEventToken(ctx context.Context, ev *Event) (appInfo, error) {
-	if ev.Auth.Domain == "" {
-		return appInfo{}, invalid("auth[domain]", "must not be empty")
-	}
-	return a.verifyToken(ctx, ev.Auth.Token.AccessToken, ev.Auth.Token.MemberID, ev.Auth.Domain)
-}
-
-// isAdmin asks the portal (at the client_endpoint app.info named, or the verified
-// domain) whether token's user is an administrator (user.admin).
-func (a *App) isAdmin(ctx context.Context, info appInfo, token string) (bool, error) {
-	endpoint := info.ClientEndpoint
-	if endpoint == "" {
-		endpoint = "https://" + info.Domain + "/rest/"
-	}
-	portal := strings.TrimSuffix(strings.TrimRight(endpoint, "/"), "/rest")
-	c, err := NewOAuthClient(OAuthConfig{PortalURL: portal, ClientID: a.ClientID, ClientSecret: a.ClientSecret,
-		Token: Token{AccessToken: token}, TokenURL: a.TokenURL}, a.Options...)
-	if err != nil {
-		return false, err
-	}
-	var admin bool
-	if err := c.Call(ctx, "user.admin", nil, &admin); err != nil {
-		var apiErr *APIError
-		if errors.As(err, &apiErr) && refusesToken(apiErr) {
-			return false, fmt.Errorf("%w: %w", ErrNotVerified, err)
-		}
-		return false, err
-	}
-	return admin, nil
-}
-
-// refusesToken reports the app.info errors that say the token is no good (rather than
-// that the server could not answer).
-func refusesToken(e *APIError) bool {
-	for _, target := range []error{ErrInvalidToken, ErrExpiredToken, ErrNoAuthFound, ErrUserAccess,
-		ErrInvalidClient, ErrAccessDenied, ErrPortalDeleted, ErrWrongAuthType} {
-		if e.Is(target) {
-			return true
-		}
-	}
-	return false
 }
 
 // ClientFor verifies r ([App.Verify]), saves the calling user's pair under {MemberID,
@@ -646,67 +382,3 @@ func (a *App) forget(ctx context.Context, memberID string) error {
 	}
 	return errors.Join(errs...)
 }
-
-// postForm posts form to endpoint with the App's HTTP client and reads at most
-// maxOAuthAnswer bytes of the answer. Redirects are not followed: the form holds secrets.
-//
-// TODO(lead): route through transport.go.
-func postForm(ctx context.Context, o options, endpoint string, form url.Values) (int, []byte, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, strings.NewReader(form.Encode()))
-	if err != nil {
-		return 0, nil, err
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Accept", "application/json")
-	hc := &http.Client{}
-	if o.httpClient != nil {
-		copied := *o.httpClient
-		hc = &copied
-	}
-	hc.Timeout = o.timeout
-	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	resp, err := hc.Do(req)
-	if err != nil {
-		return 0, nil, err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxOAuthAnswer+1))
-	if err != nil {
-		return resp.StatusCode, nil, fmt.Errorf("reading the answer: %w", err)
-	}
-	if len(body) > maxOAuthAnswer {
-		return resp.StatusCode, nil, &UnexpectedResponseError{StatusCode: resp.StatusCode,
-			Reason: fmt.Sprintf("body exceeds %d bytes", maxOAuthAnswer)}
-	}
-	return resp.StatusCode, body, nil
-}
-
-// unexpectedAnswer is an [*UnexpectedResponseError] with a short, redacted snippet.
-func unexpectedAnswer(method string, status int, reason string, body []byte, secrets *redact.Secrets) error {
-	const max = 256
-	if len(body) > max {
-		body = body[:max]
-	}
-	return &UnexpectedResponseError{
-		Method:     method,
-		StatusCode: status,
-		Reason:     secrets.String(reason),
-		Snippet:    strings.ToValidUTF8(secrets.String(string(bytes.TrimSpace(body))), "?"),
-	}
-}
-
-// scrub hides any secret in err's text while keeping its chain for errors.Is and As.
-func scrub(err error, secrets *redact.Secrets) error {
-	if msg := err.Error(); secrets.String(msg) != msg {
-		return &scrubbedError{msg: secrets.String(msg), err: err}
-	}
-	return err
-}
-
-type scrubbedError struct {
-	msg string
-	err error
-}
-
-func (e *scrubbedError) Error() string { return e.msg }
-func (e *scrubbedError) Unwrap() error { return e.err }
