@@ -107,14 +107,7 @@ func methodBatch(c *callCtx) (any, *navData, *restError) {
 // operating-time check and the method.
 func (s *Server) runBatchItem(outer *callCtx, method string, params map[string]any) (any, *navData, timeInfo, *restError) {
 	begin := s.cfg.now()
-	for _, k := range strippedParams {
-		delete(params, k)
-	}
-	start := 0
-	if v, ok := params["start"]; ok {
-		start = phpIntval(v)
-		delete(params, "start")
-	}
+	start := stripServerParams(params)
 	name := strings.ToLower(method)
 	def, ok := methodTable[name]
 	if !ok {

@@ -3,31 +3,21 @@ package bitrix24test
 // methodAppOptionSet is CRestProvider::appOptionSet: application context, the
 // options/flat rule, then administrator only.
 func methodAppOptionSet(c *callCtx) (any, *navData, *restError) {
-	if c.auth.clientID() == "" {
-		return nil, nil, accessDenied("Application context required")
-	}
-	opts, err := optionsParam(c.params)
+	opts, err := optionsToSet(c)
 	if err != nil {
 		return nil, nil, err
 	}
 	if !c.s.isAdmin(c.auth) {
 		return nil, nil, accessDenied("Administrator authorization required")
 	}
-	m := c.s.appOptions[c.auth.clientID()]
-	if m == nil {
-		m = map[string]any{}
-		c.s.appOptions[c.auth.clientID()] = m
-	}
-	for k, v := range opts {
-		m[k] = deepCopy(v)
-	}
+	c.s.appOptions[c.auth.clientID()] = mergeOptions(c.s.appOptions[c.auth.clientID()], opts)
 	return true, nil, nil
 }
 
 // methodAppOptionGet is CRestProvider::appOptionGet: any user of the application.
 func methodAppOptionGet(c *callCtx) (any, *navData, *restError) {
-	if c.auth.clientID() == "" {
-		return nil, nil, accessDenied("Application context required")
+	if err := requireAppContext(c); err != nil {
+		return nil, nil, err
 	}
 	return optionGet(c.s.appOptions[c.auth.clientID()], c.params)
 }

@@ -8,32 +8,40 @@ import (
 // methodUserOptionSet is CRestProvider::userOptionSet: application context required,
 // the flat-params rule, upsert into the (user, client_id) map, result true.
 func methodUserOptionSet(c *callCtx) (any, *navData, *restError) {
-	if c.auth.clientID() == "" {
-		return nil, nil, accessDenied("Application context required")
-	}
-	opts, err := optionsParam(c.params)
+	opts, err := optionsToSet(c)
 	if err != nil {
 		return nil, nil, err
 	}
 	key := optKey{clientID: c.auth.clientID(), userID: c.auth.userID}
-	m := c.s.userOptions[key]
-	if m == nil {
-		m = map[string]any{}
-		c.s.userOptions[key] = m
-	}
-	for k, v := range opts {
-		m[k] = deepCopy(v)
-	}
+	c.s.userOptions[key] = mergeOptions(c.s.userOptions[key], opts)
 	return true, nil, nil
 }
 
 // methodUserOptionGet is CRestProvider::userOptionGet.
 func methodUserOptionGet(c *callCtx) (any, *navData, *restError) {
-	if c.auth.clientID() == "" {
-		return nil, nil, accessDenied("Application context required")
+	if err := requireAppContext(c); err != nil {
+		return nil, nil, err
 	}
 	m := c.s.userOptions[optKey{clientID: c.auth.clientID(), userID: c.auth.userID}]
 	return optionGet(m, c.params)
+}
+
+// requireAppContext is the first check of every option method: a webhook has no
+// client_id.
+func requireAppContext(c *callCtx) *restError {
+	if c.auth.clientID() == "" {
+		return accessDenied("Application context required")
+	}
+	return nil
+}
+
+// optionsToSet is how both setters start: the application context, then the
+// options/flat rule.
+func optionsToSet(c *callCtx) (map[string]any, *restError) {
+	if err := requireAppContext(c); err != nil {
+		return nil, err
+	}
+	return optionsParam(c.params)
 }
 
 // optionsParam applies `if(!isset($params["options"])) $params['options'] = $params;`
@@ -61,6 +69,18 @@ func optionsParam(params map[string]any) (map[string]any, *restError) {
 		return m, nil
 	}
 	return nil, phpFatal("count(): Argument #1 ($value) must be of type Countable|array, " + phpType(v) + " given")
+}
+
+// mergeOptions upserts opts into the stored map m (made when nil) and returns it: keys
+// not sent are kept, there is no delete.
+func mergeOptions(m, opts map[string]any) map[string]any {
+	if m == nil {
+		m = map[string]any{}
+	}
+	for k, v := range opts {
+		m[k] = deepCopy(v)
+	}
+	return m
 }
 
 // optionGet returns `$map[$params['option']] ?? null` when option is set, the whole map

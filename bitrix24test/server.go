@@ -67,121 +67,6 @@ import (
 	"github.com/b24go/bitrix24"
 )
 
-// Defaults of the fake portal.
-const (
-	// DefaultScope is the scope of the installed application's tokens.
-	DefaultScope = "placement,user"
-	// DefaultWebhookScope is the scope of the inbound webhook of user 1.
-	DefaultWebhookScope = "placement,user"
-	// DefaultRateLimit and DefaultBurst are the standard plan's leaky bucket.
-	DefaultRateLimit = 2.0
-	DefaultBurst     = 50
-	// DefaultOperationTimeLimit is the cloud's per-method operating time in 10 minutes.
-	DefaultOperationTimeLimit = 480 * time.Second
-	// DefaultTokenLifetime is the access token lifetime.
-	DefaultTokenLifetime = time.Hour
-)
-
-// config collects the options.
-type config struct {
-	rate          float64
-	burst         int
-	opLimit       time.Duration
-	tokenLifetime time.Duration
-	scope         string
-	webhookScope  string
-	plainHTTP     bool
-	now           func() time.Time
-	statuses      map[string]int // lower-cased code -> HTTP status
-}
-
-// Option configures a [Server].
-type Option func(*config)
-
-// WithRateLimit sets the portal's leaky bucket: the counter grows by one per REST
-// request, drains at perSecond, and a request that would push it above burst is refused
-// with 503 QUERY_LIMIT_EXCEEDED. perSecond <= 0 disables the limit. The default is the
-// standard plan, 2/s with burst 50 (Enterprise is 5/s, 250).
-func WithRateLimit(perSecond float64, burst int) Option {
-	return func(c *config) {
-		c.rate = perSecond
-		if burst < 1 {
-			burst = 1
-		}
-		c.burst = burst
-	}
-}
-
-// WithOperationTimeLimit sets the operating time a method may use per application or
-// webhook in the rolling 10 minutes before OPERATION_TIME_LIMIT (default 480 s).
-// limit <= 0 disables the limiter (no "operating" in the time object either).
-func WithOperationTimeLimit(limit time.Duration) Option {
-	return func(c *config) { c.opLimit = limit }
-}
-
-// WithTokenLifetime sets the lifetime of issued access tokens (default 1 h).
-func WithTokenLifetime(d time.Duration) Option {
-	return func(c *config) {
-		if d > 0 {
-			c.tokenLifetime = d
-		}
-	}
-}
-
-// WithScope sets the scope of the installed application's tokens, a comma-separated
-// list such as "placement,user" (the default, [DefaultScope]). user.option.*,
-// app.option.*, batch and the other _global methods need no scope; userfieldtype.*
-// needs "placement".
-func WithScope(scope string) Option {
-	return func(c *config) { c.scope = normalizeScope(scope) }
-}
-
-// WithWebhookScope sets the scope of the default inbound webhook ([DefaultWebhookScope]).
-func WithWebhookScope(scope string) Option {
-	return func(c *config) { c.webhookScope = normalizeScope(scope) }
-}
-
-// WithPlainHTTP serves http:// instead of https://. Webhook calls then fail with
-// INVALID_REQUEST "Https required." like on a real portal; OAuth calls still work.
-func WithPlainHTTP() Option {
-	return func(c *config) { c.plainHTTP = true }
-}
-
-// WithClock replaces time.Now for token expiry, the leaky bucket, the operating-time
-// buckets and the time fields of answers.
-func WithClock(now func() time.Time) Option {
-	return func(c *config) {
-		if now != nil {
-			c.now = now
-		}
-	}
-}
-
-// WithSystemErrorStatus changes the HTTP status the fake sends with a system error code
-// (matched case-insensitively), e.g. WithSystemErrorStatus("OVERLOAD_LIMIT", 503) to
-// mimic the documentation instead of the source. It applies to NO_AUTH_FOUND,
-// INVALID_REQUEST, INVALID_CREDENTIALS, OVERLOAD_LIMIT, ACCESS_DENIED (the plan gate
-// only), invalid_token, expired_token, insufficient_scope, user_access_error,
-// PORTAL_DELETED, ERROR_METHOD_NOT_FOUND, QUERY_LIMIT_EXCEEDED, OPERATION_TIME_LIMIT and
-// INTERNAL_WRONG_TRANSPORT.
-func WithSystemErrorStatus(code string, status int) Option {
-	return func(c *config) {
-		if status >= 100 && status <= 999 {
-			c.statuses[strings.ToLower(code)] = status
-		}
-	}
-}
-
-func normalizeScope(scope string) string {
-	var out []string
-	for _, p := range strings.Split(scope, ",") {
-		if p = strings.TrimSpace(p); p != "" {
-			out = append(out, p)
-		}
-	}
-	return strings.Join(out, ",")
-}
-
 type user struct {
 	id     int
 	admin  bool
@@ -384,15 +269,6 @@ func (s *Server) webhookURL(h *webhook) string {
 	return s.URL + "/rest/" + strconv.Itoa(h.userID) + "/" + h.code + "/"
 }
 
-// AddWebhook creates another inbound webhook for userID (added as a non-admin user when
-// unknown) with the given scope and returns its URL.
-func (s *Server) AddWebhook(userID int, scope string) string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.ensureUserLocked(userID)
-	return s.webhookURL(s.addWebhookLocked(userID, normalizeScope(scope)))
-}
-
 func (s *Server) addWebhookLocked(userID int, scope string) *webhook {
 	h := &webhook{id: len(s.webhooks) + 1, userID: userID, code: randString(16, lowerAlnum), scope: scope}
 	s.webhooks[h.code] = h
@@ -424,16 +300,6 @@ func (s *Server) OAuthConfigForApp(clientID string, userID int) (cfg bitrix24.OA
 		return bitrix24.OAuthConfig{}, false
 	}
 	return s.oauthConfigLocked(a, userID), true
-}
-
-// InstallApp installs another application with the given scope and returns its
-// configuration for user 1. Applications share the portal (USER_TYPE_ID is unique
-// portal-wide) but not their options.
-func (s *Server) InstallApp(scope string) bitrix24.OAuthConfig {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	a := s.installAppLocked(normalizeScope(scope))
-	return s.oauthConfigLocked(a, 1)
 }
 
 func (s *Server) installAppLocked(scope string) *app {
@@ -495,37 +361,6 @@ func (s *Server) Token() bitrix24.Token {
 	return s.OAuthConfig().Token
 }
 
-// ExpireAccessToken makes the current access token of user 1 answer expired_token from
-// now on (a refresh then issues a working one).
-func (s *Server) ExpireAccessToken() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if g := s.mainApp.grants[1]; g != nil {
-		s.access[g.access].expired = true
-	}
-}
-
-// ExpireToken makes the given access token answer expired_token from now on. It
-// reports whether the token is known.
-func (s *Server) ExpireToken(accessToken string) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	t := s.access[accessToken]
-	if t == nil {
-		return false
-	}
-	t.expired = true
-	return true
-}
-
-// AddUser adds (or changes) portal user id.
-func (s *Server) AddUser(id int, admin bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	u := s.ensureUserLocked(id)
-	u.admin = admin
-}
-
 func (s *Server) ensureUserLocked(id int) *user {
 	u := s.users[id]
 	if u == nil {
@@ -533,64 +368,6 @@ func (s *Server) ensureUserLocked(id int) *user {
 		s.users[id] = u
 	}
 	return u
-}
-
-// DenyUserAccess makes OAuth calls acting for user id answer user_access_error
-// ("The user does not have access to the application.").
-func (s *Server) DenyUserAccess(id int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.ensureUserLocked(id).denied = true
-}
-
-// SetPortalDeleted makes every REST call answer 403 PORTAL_DELETED (before method
-// lookup), or restores the portal.
-func (s *Server) SetPortalDeleted(deleted bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.portalDeleted = deleted
-}
-
-// SetAppBlocked blocks (or unblocks) every application and webhook of the portal by hand,
-// as support does: calls answer OVERLOAD_LIMIT "REST API is blocked due to overload.".
-func (s *Server) SetAppBlocked(blocked bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.appBlocked = blocked
-}
-
-// SetCommercialPlan switches the portal's plan. On a non-commercial plan (false) REST
-// calls answer ACCESS_DENIED "REST is available only on commercial plans." (webhooks:
-// "...only by subscription."). The default is true.
-func (s *Server) SetCommercialPlan(commercial bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.commercial = commercial
-}
-
-// SetMethodCost makes each call of method (case-insensitive) count d of operating time
-// toward OPERATION_TIME_LIMIT, without sleeping. 0 removes the cost.
-func (s *Server) SetMethodCost(method string, d time.Duration) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	m := strings.ToLower(method)
-	if d <= 0 {
-		delete(s.methodCost, m)
-		return
-	}
-	s.methodCost[m] = d
-}
-
-// status returns the configured HTTP status of a system error code.
-func (s *Server) status(code string, def int) int {
-	if st, ok := s.cfg.statuses[strings.ToLower(code)]; ok {
-		return st
-	}
-	return def
-}
-
-func (s *Server) sysErr(def int, code, desc string) *restError {
-	return newErr(s.status(code, def), code, desc)
 }
 
 const (
