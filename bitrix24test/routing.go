@@ -115,6 +115,9 @@ func readParams(r *http.Request, body []byte) incoming {
 // decodeJSONParams decodes a JSON body strictly; nil when it is not a JSON object or
 // array (PHP then goes on with the query string only).
 func decodeJSONParams(body []byte) map[string]any {
+	if jsonTooDeep(body, maxJSONDepth) {
+		return nil
+	}
 	d := json.NewDecoder(bytes.NewReader(body))
 	d.UseNumber()
 	var v any
@@ -135,6 +138,39 @@ func decodeJSONParams(body []byte) map[string]any {
 		return m
 	}
 	return nil
+}
+
+// maxJSONDepth is the depth Json::decode passes to json_decode: a body nested deeper
+// does not decode, so the request goes on with the query string only. (Form bodies are
+// bounded by PHP's max_input_nesting_level inside phpquery.Parse.)
+const maxJSONDepth = 512
+
+// jsonTooDeep reports whether body opens more than max arrays or objects inside each
+// other. It scans the bytes, so a hostile body costs no recursion.
+func jsonTooDeep(body []byte, max int) bool {
+	depth, inString, escaped := 0, false, false
+	for _, c := range body {
+		switch {
+		case inString:
+			switch {
+			case escaped:
+				escaped = false
+			case c == '\\':
+				escaped = true
+			case c == '"':
+				inString = false
+			}
+		case c == '"':
+			inString = true
+		case c == '[' || c == '{':
+			if depth++; depth > max {
+				return true
+			}
+		case c == ']' || c == '}':
+			depth--
+		}
+	}
+	return false
 }
 
 // multipartToQuery re-encodes the non-file fields of a multipart body as a query
