@@ -3,14 +3,14 @@ package bitrix24test
 // methodAppOptionSet is CRestProvider::appOptionSet: application context, the
 // options/flat rule, then administrator only.
 func methodAppOptionSet(c *callCtx) (any, *navData, *restError) {
-	opts, err := optionsToSet(c)
+	opts, order, err := optionsToSet(c)
 	if err != nil {
 		return nil, nil, err
 	}
 	if !c.s.isAdmin(c.auth) {
 		return nil, nil, accessDenied("Administrator authorization required")
 	}
-	c.s.appOptions[c.auth.clientID()] = mergeOptions(c.s.appOptions[c.auth.clientID()], opts)
+	c.s.appOptions[c.auth.clientID()] = mergeOptions(c.s.appOptions[c.auth.clientID()], opts, order)
 	return true, nil, nil
 }
 
@@ -26,9 +26,5 @@ func methodAppOptionGet(c *callCtx) (any, *navData, *restError) {
 func (s *Server) AppOptions(clientID string) map[string]any {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	m := deepCopyMap(s.appOptions[clientID])
-	if m == nil {
-		m = map[string]any{}
-	}
-	return m
+	return optionsCopy(s.appOptions[clientID])
 }

@@ -18,19 +18,22 @@ const (
 	DefaultOperationTimeLimit = 480 * time.Second
 	// DefaultTokenLifetime is the access token lifetime.
 	DefaultTokenLifetime = time.Hour
+	// DefaultRefreshTokenLifetime is the refresh token lifetime: 180 days.
+	DefaultRefreshTokenLifetime = 180 * 24 * time.Hour
 )
 
 // config collects the options.
 type config struct {
-	rate          float64
-	burst         int
-	opLimit       time.Duration
-	tokenLifetime time.Duration
-	scope         string
-	webhookScope  string
-	plainHTTP     bool
-	now           func() time.Time
-	statuses      map[string]int // lower-cased code -> HTTP status
+	rate            float64
+	burst           int
+	opLimit         time.Duration
+	tokenLifetime   time.Duration
+	refreshLifetime time.Duration
+	scope           string
+	webhookScope    string
+	plainHTTP       bool
+	now             func() time.Time
+	statuses        map[string]int // lower-cased code -> HTTP status
 }
 
 // Option configures a [Server].
@@ -62,6 +65,16 @@ func WithTokenLifetime(d time.Duration) Option {
 	return func(c *config) {
 		if d > 0 {
 			c.tokenLifetime = d
+		}
+	}
+}
+
+// WithRefreshTokenLifetime sets how long a refresh token can be used, on the server's
+// clock ([WithClock]); the default is 180 days. An expired one gets invalid_grant.
+func WithRefreshTokenLifetime(d time.Duration) Option {
+	return func(c *config) {
+		if d > 0 {
+			c.refreshLifetime = d
 		}
 	}
 }

@@ -119,9 +119,9 @@ func deepCopy(v any) any {
 		}
 		return out
 	case *omap:
-		m := make(map[string]any, x.len())
+		m := newOmap()
 		for _, k := range x.keys {
-			m[k] = deepCopy(x.vals[k])
+			m.set(k, deepCopy(x.vals[k]))
 		}
 		return m
 	}

@@ -1,7 +1,9 @@
 package bitrix24test
 
 import (
+	"context"
 	"io"
+	"maps"
 	"net/http"
 	"time"
 )
@@ -22,12 +24,14 @@ type navData struct {
 
 // callCtx is one method execution, top-level or inside a batch.
 type callCtx struct {
+	ctx    context.Context // the HTTP request's
 	s      *Server
+	req    *Request // the log entry of the HTTP request
 	auth   *authInfo
 	method string
 	params map[string]any
 	start  int
-	in     *incoming // the HTTP request's raw parameters (nil inside a batch)
+	in     *incoming // the raw parameters: the HTTP request's, or a batch command's query
 }
 
 var methodTable map[string]methodDef
@@ -50,6 +54,22 @@ func init() {
 	}
 }
 
+// method looks a method up (under s.mu): custom methods ([Server.Handle]) first.
+func (s *Server) method(name string) (methodDef, bool) {
+	if def, ok := s.custom[name]; ok {
+		return def, true
+	}
+	def, ok := methodTable[name]
+	return def, ok
+}
+
+// methods returns every method the server knows (under s.mu).
+func (s *Server) methods() map[string]methodDef {
+	all := maps.Clone(methodTable)
+	maps.Copy(all, s.custom)
+	return all
+}
+
 // serveHTTP is the whole server: the token endpoint and /rest/.
 func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(io.LimitReader(r.Body, maxBody))
@@ -70,23 +90,33 @@ func (s *Server) serveREST(w http.ResponseWriter, r *http.Request, body []byte) 
 	rt := parseRoute(r.URL.Path)
 	in := readParams(r, body)
 	creds, start := takeCredentials(r, rt, in.params)
+	entry := &Request{
+		Method: rt.method, HTTPMethod: r.Method, Path: r.URL.Path, Header: r.Header.Clone(),
+		Body: body, Params: plainCopyMap(in.params), AuthType: creds.authType(), Start: start,
+		Time: s.cfg.now(),
+	}
 
 	s.mu.Lock()
-	s.record(Request{
-		Method: rt.method, HTTPMethod: r.Method, Path: r.URL.Path, Header: r.Header.Clone(),
-		Body: body, Params: deepCopyMap(in.params), AuthType: creds.authType(),
-	})
+	s.record(entry)
 	f := s.takeFault(rt.method)
 	s.mu.Unlock()
 	if f != nil && !s.applyFault(w, r, f) {
+		s.finishFaulted(entry, f)
 		return
 	}
 
 	begin := s.cfg.now()
 	s.mu.Lock()
-	status, out := s.processREST(r, rt, creds, start, &in, begin)
+	c := &callCtx{ctx: r.Context(), s: s, req: entry, method: rt.method, params: in.params, start: start, in: &in}
+	status, out := s.processREST(r, rt, creds, c, begin)
 	s.mu.Unlock()
 	if e, ok := out.(*restError); ok {
+		switch {
+		case e.fatal:
+			s.finish(entry, http.StatusInternalServerError, "")
+		default:
+			s.finish(entry, e.status, e.code)
+		}
 		if e.code == "QUERY_LIMIT_EXCEEDED" {
 			w.Header().Set("Content-Type", "application/json; charset=utf-8")
 			writeJSON(w, e.status, e.body())
@@ -95,13 +125,14 @@ func (s *Server) serveREST(w http.ResponseWriter, r *http.Request, body []byte) 
 		writeRESTError(w, e)
 		return
 	}
+	s.finish(entry, status, "")
 	setRESTHeaders(w.Header())
 	writeJSON(w, status, out)
 }
 
 // processREST runs under s.mu and returns the status and either a *restError or the
 // success envelope.
-func (s *Server) processREST(r *http.Request, rt route, creds credentials, start int, in *incoming, begin time.Time) (int, any) {
+func (s *Server) processREST(r *http.Request, rt route, creds credentials, c *callCtx, begin time.Time) (int, any) {
 	if !s.bucket.take(s.cfg.rate, s.cfg.burst, s.cfg.now()) {
 		s.refusals++
 		return 0, s.sysErr(http.StatusServiceUnavailable, "QUERY_LIMIT_EXCEEDED", "Too many requests")
@@ -114,7 +145,7 @@ func (s *Server) processREST(r *http.Request, rt route, creds credentials, start
 	if s.portalDeleted {
 		return 0, s.sysErr(http.StatusForbidden, "PORTAL_DELETED", "Portal was deleted")
 	}
-	def, ok := methodTable[rt.method]
+	def, ok := s.method(rt.method)
 	if !ok {
 		return 0, s.sysErr(http.StatusNotFound, "ERROR_METHOD_NOT_FOUND", "Method not found!")
 	}
@@ -122,7 +153,8 @@ func (s *Server) processREST(r *http.Request, rt route, creds credentials, start
 	if aerr != nil {
 		return 0, aerr
 	}
-	c := &callCtx{s: s, auth: auth, method: rt.method, params: in.params, start: start, in: in}
+	c.auth = auth
+	c.req.UserID, c.req.ClientID = auth.userID, auth.clientID()
 	res, nav, ti, err := s.execute(c, def, begin)
 	if err != nil {
 		return 0, err

@@ -77,8 +77,9 @@ type incoming struct {
 	params   map[string]any
 	rawQuery string
 	body     []byte
-	bodyKind string // "", "json", "form", "multipart"
-	formBody string // the form-syntax text the body parameters came from
+	bodyKind string    // "", "json", "form", "multipart"
+	formBody string    // the form-syntax text the body parameters came from
+	order    *keyOrder // built by keyOrder when first needed
 }
 
 // readParams reproduces CRestUtil::getRequestData: the query string always; for POST

@@ -62,6 +62,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"testing"
 	"time"
 
 	"github.com/b24go/bitrix24"
@@ -94,8 +95,9 @@ type accessToken struct {
 }
 
 type refreshToken struct {
-	app    *app
-	userID int
+	app     *app
+	userID  int
+	expires time.Time
 }
 
 type webhook struct {
@@ -117,8 +119,25 @@ type Server struct {
 	done      chan struct{} // closed by Close: ends fault delays
 	closeOnce sync.Once
 
-	mu          sync.Mutex
-	transports  []*http.Transport
+	mu         sync.Mutex
+	transports []*http.Transport
+	tb         testing.TB // set by New: NewClient fails the test instead of panicking
+	portal                // what Snapshot and Restore save and bring back
+	custom     map[string]methodDef
+
+	faults    []*faultEntry
+	requests  map[string]int
+	calls     map[string]int
+	total     int
+	last      map[string]*Request
+	log       []*Request
+	refusals  int
+	refreshes int
+}
+
+// portal is the fake portal's state: its users, applications, tokens, stored data, the
+// switches of the admin controls and the rate limiters.
+type portal struct {
 	memberID    string
 	users       map[int]*user
 	apps        map[string]*app
@@ -127,8 +146,8 @@ type Server struct {
 	mainHook    *webhook
 	access      map[string]*accessToken
 	refresh     map[string]*refreshToken
-	userOptions map[optKey]map[string]any
-	appOptions  map[string]map[string]any
+	userOptions map[optKey]*omap
+	appOptions  map[string]*omap
 	ufTypes     []*ufType
 
 	portalDeleted bool
@@ -138,14 +157,6 @@ type Server struct {
 
 	bucket  leakyBucket
 	limiter opLimiter
-
-	faults    []*faultEntry
-	requests  map[string]int
-	calls     map[string]int
-	total     int
-	last      map[string]Request
-	refusals  int
-	refreshes int
 }
 
 type optKey struct {
@@ -158,14 +169,15 @@ type optKey struct {
 // user 1, an administrator. Stop it with Close.
 func NewServer(opts ...Option) *Server {
 	cfg := config{
-		rate:          DefaultRateLimit,
-		burst:         DefaultBurst,
-		opLimit:       DefaultOperationTimeLimit,
-		tokenLifetime: DefaultTokenLifetime,
-		scope:         DefaultScope,
-		webhookScope:  DefaultWebhookScope,
-		now:           time.Now,
-		statuses:      map[string]int{},
+		rate:            DefaultRateLimit,
+		burst:           DefaultBurst,
+		opLimit:         DefaultOperationTimeLimit,
+		tokenLifetime:   DefaultTokenLifetime,
+		refreshLifetime: DefaultRefreshTokenLifetime,
+		scope:           DefaultScope,
+		webhookScope:    DefaultWebhookScope,
+		now:             time.Now,
+		statuses:        map[string]int{},
 	}
 	for _, o := range opts {
 		if o != nil {
@@ -173,21 +185,24 @@ func NewServer(opts ...Option) *Server {
 		}
 	}
 	s := &Server{
-		cfg:         cfg,
-		done:        make(chan struct{}),
-		memberID:    randString(32, hexDigits),
-		users:       map[int]*user{1: {id: 1, admin: true}},
-		apps:        map[string]*app{},
-		webhooks:    map[string]*webhook{},
-		access:      map[string]*accessToken{},
-		refresh:     map[string]*refreshToken{},
-		userOptions: map[optKey]map[string]any{},
-		appOptions:  map[string]map[string]any{},
-		commercial:  true,
-		methodCost:  map[string]time.Duration{},
-		requests:    map[string]int{},
-		calls:       map[string]int{},
-		last:        map[string]Request{},
+		cfg:  cfg,
+		done: make(chan struct{}),
+		portal: portal{
+			memberID:    randString(32, hexDigits),
+			users:       map[int]*user{1: {id: 1, admin: true}},
+			apps:        map[string]*app{},
+			webhooks:    map[string]*webhook{},
+			access:      map[string]*accessToken{},
+			refresh:     map[string]*refreshToken{},
+			userOptions: map[optKey]*omap{},
+			appOptions:  map[string]*omap{},
+			commercial:  true,
+			methodCost:  map[string]time.Duration{},
+		},
+		custom:   map[string]methodDef{},
+		requests: map[string]int{},
+		calls:    map[string]int{},
+		last:     map[string]*Request{},
 	}
 	s.limiter.entries = map[limiterKey]*limiterEntry{}
 	s.mainApp = s.installAppLocked(cfg.scope)
@@ -350,7 +365,7 @@ func (s *Server) issueLocked(a *app, userID int) *grant {
 		expires: s.cfg.now().Add(s.cfg.tokenLifetime).Truncate(time.Second),
 	}
 	s.access[g.access] = &accessToken{app: a, userID: userID, expires: g.expires}
-	s.refresh[g.refresh] = &refreshToken{app: a, userID: userID}
+	s.refresh[g.refresh] = &refreshToken{app: a, userID: userID, expires: s.cfg.now().Add(s.cfg.refreshLifetime)}
 	a.grants[userID] = g
 	return g
 }
