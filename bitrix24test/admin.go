@@ -102,3 +102,21 @@ func (s *Server) SetMethodCost(method string, d time.Duration) {
 	}
 	s.methodCost[m] = d
 }
+
+// RevokeRefreshToken makes refreshToken answer invalid_grant from now on, as after
+// the user revoked the application's access. It reports whether the token was known.
+func (s *Server) RevokeRefreshToken(refreshToken string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.refresh[refreshToken]
+	delete(s.refresh, refreshToken)
+	return ok
+}
+
+// RevokeRefreshTokens revokes every refresh token the portal has issued: each answers
+// invalid_grant from now on. Access tokens keep working until they expire.
+func (s *Server) RevokeRefreshTokens() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	clear(s.refresh)
+}

@@ -1,6 +1,7 @@
 package bitrix24test
 
 import (
+	"encoding/json"
 	"regexp"
 	"strconv"
 	"strings"
@@ -152,7 +153,8 @@ func processBatchStructure(params map[string]any, sec map[string]*omap) map[stri
 
 // processBatchElement is CRestUtil::processBatchElement: each "$section[key][field]…"
 // is resolved by walking while isset() holds; a whole-value reference is replaced by
-// the value as-is (arrays too), an embedded one only by a scalar.
+// the value as-is (arrays too), an embedded one only by a string or a number. Anything
+// else (a boolean, an array, an unknown section) leaves the text as it is.
 func processBatchElement(q string, sec map[string]*omap) any {
 	var cur any = q
 	for _, m := range batchRefRe.FindAllStringSubmatch(q, -1) {
@@ -179,13 +181,20 @@ func processBatchElement(q string, sec map[string]*omap) any {
 			cur = r
 			continue
 		}
-		if r == nil {
-			cur = strings.ReplaceAll(s, m[0], "")
-		} else if str, ok := scalarString(r); ok {
+		if str, ok := stringOrNumber(r); ok {
 			cur = strings.ReplaceAll(s, m[0], str)
 		}
 	}
 	return cur
+}
+
+// stringOrNumber is the text of a string or a number (numbers as PHP prints them).
+func stringOrNumber(v any) (string, bool) {
+	switch v.(type) {
+	case string, json.Number, int, int64, float64:
+		return scalarString(v)
+	}
+	return "", false
 }
 
 // phpIsset returns $r[$key] when isset($r[$key]).
