@@ -151,7 +151,7 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request, body []byte)
 	}
 
 	entry := &Request{Method: tokenMethod, HTTPMethod: r.Method, Path: r.URL.Path, Header: r.Header.Clone(),
-		Body: body, Params: params, Time: s.cfg.now()}
+		Body: body, Params: params}
 	s.mu.Lock()
 	s.record(entry)
 	f := s.takeFault(tokenMethod)

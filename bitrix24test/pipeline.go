@@ -93,7 +93,6 @@ func (s *Server) serveREST(w http.ResponseWriter, r *http.Request, body []byte) 
 	entry := &Request{
 		Method: rt.method, HTTPMethod: r.Method, Path: r.URL.Path, Header: r.Header.Clone(),
 		Body: body, Params: plainCopyMap(in.params), AuthType: creds.authType(), Start: start,
-		Time: s.cfg.now(),
 	}
 
 	s.mu.Lock()

@@ -54,8 +54,10 @@ func (r Request) clone() Request {
 // (benchmarks) do not grow it without bound; it holds at most twice as many.
 const logKeep = 10_000
 
-// record counts a request and opens its log entry (under s.mu).
+// record counts a request and opens its log entry (under s.mu), so that the log's
+// order is the order of arrival times.
 func (s *Server) record(r *Request) {
+	r.Time = s.cfg.now()
 	s.total++
 	s.requests[r.Method]++
 	s.last[r.Method] = r
