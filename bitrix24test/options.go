@@ -113,8 +113,8 @@ func WithClock(now func() time.Time) Option {
 // mimic the documentation instead of the source. It applies to NO_AUTH_FOUND,
 // INVALID_REQUEST, INVALID_CREDENTIALS, OVERLOAD_LIMIT, ACCESS_DENIED (the plan gate
 // only), invalid_token, expired_token, insufficient_scope, user_access_error,
-// PORTAL_DELETED, ERROR_METHOD_NOT_FOUND, QUERY_LIMIT_EXCEEDED, OPERATION_TIME_LIMIT and
-// INTERNAL_WRONG_TRANSPORT.
+// PORTAL_DELETED, ERROR_METHOD_NOT_FOUND, QUERY_LIMIT_EXCEEDED, OPERATION_TIME_LIMIT,
+// INTERNAL_WRONG_TRANSPORT and the token endpoint's PAYMENT_REQUIRED.
 func WithSystemErrorStatus(code string, status int) Option {
 	return func(c *config) {
 		if status >= 100 && status <= 999 {

@@ -221,22 +221,9 @@ func plainCopy(v any) any {
 	case *omap:
 		return plainCopyMap(x.vals)
 	case []any:
-		out := make([]any, len(x))
-		for i, e := range x {
-			out[i] = plainCopy(e)
-		}
-		return out
+		return copyList(x, plainCopy)
 	}
 	return v
 }
 
-func plainCopyMap(m map[string]any) map[string]any {
-	if m == nil {
-		return nil
-	}
-	out := make(map[string]any, len(m))
-	for k, v := range m {
-		out[k] = plainCopy(v)
-	}
-	return out
-}
+func plainCopyMap(m map[string]any) map[string]any { return copyMap(m, plainCopy) }

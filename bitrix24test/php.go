@@ -113,11 +113,7 @@ func deepCopy(v any) any {
 	case map[string]any:
 		return deepCopyMap(x)
 	case []any:
-		out := make([]any, len(x))
-		for i, e := range x {
-			out[i] = deepCopy(e)
-		}
-		return out
+		return copyList(x, deepCopy)
 	case *omap:
 		m := newOmap()
 		for _, k := range x.keys {
@@ -128,13 +124,25 @@ func deepCopy(v any) any {
 	return v
 }
 
-func deepCopyMap(m map[string]any) map[string]any {
+func deepCopyMap(m map[string]any) map[string]any { return copyMap(m, deepCopy) }
+
+// copyMap copies m, each value with cp.
+func copyMap(m map[string]any, cp func(any) any) map[string]any {
 	if m == nil {
 		return nil
 	}
 	out := make(map[string]any, len(m))
 	for k, v := range m {
-		out[k] = deepCopy(v)
+		out[k] = cp(v)
+	}
+	return out
+}
+
+// copyList copies l, each element with cp.
+func copyList(l []any, cp func(any) any) []any {
+	out := make([]any, len(l))
+	for i, e := range l {
+		out[i] = cp(e)
 	}
 	return out
 }

@@ -22,33 +22,32 @@ func (s *Server) ClientID() string {
 // user.option.set does: new keys are added (sorted), existing ones replaced, others
 // kept. It fails for an unknown application or a value encoding/json cannot encode.
 func (s *Server) SetUserOptions(clientID string, userID int, options map[string]any) error {
-	opts, err := seedValues(options)
-	if err != nil {
-		return err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.apps[clientID] == nil {
-		return fmt.Errorf("bitrix24test: SetUserOptions: unknown application %q", clientID)
-	}
-	s.ensureUserLocked(userID)
-	key := optKey{clientID: clientID, userID: userID}
-	s.userOptions[key] = mergeOptions(s.userOptions[key], opts, nil)
-	return nil
+	return s.seedOptions("SetUserOptions", clientID, options, func(opts map[string]any) {
+		s.ensureUserLocked(userID)
+		key := optKey{clientID: clientID, userID: userID}
+		s.userOptions[key] = mergeOptions(s.userOptions[key], opts, nil)
+	})
 }
 
 // SetAppOptions stores options of application clientID, as app.option.set does.
 func (s *Server) SetAppOptions(clientID string, options map[string]any) error {
+	return s.seedOptions("SetAppOptions", clientID, options, func(opts map[string]any) {
+		s.appOptions[clientID] = mergeOptions(s.appOptions[clientID], opts, nil)
+	})
+}
+
+// seedOptions converts options and has store save them under s.mu.
+func (s *Server) seedOptions(fn, clientID string, options map[string]any, store func(map[string]any)) error {
 	opts, err := seedValues(options)
 	if err != nil {
-		return err
+		return fmt.Errorf("bitrix24test: %s: %w", fn, err)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.apps[clientID] == nil {
-		return fmt.Errorf("bitrix24test: SetAppOptions: unknown application %q", clientID)
+		return fmt.Errorf("bitrix24test: %s: unknown application %q", fn, clientID)
 	}
-	s.appOptions[clientID] = mergeOptions(s.appOptions[clientID], opts, nil)
+	store(opts)
 	return nil
 }
 
@@ -56,7 +55,7 @@ func (s *Server) SetAppOptions(clientID string, options map[string]any) error {
 func seedValues(options map[string]any) (map[string]any, error) {
 	v, err := phpValue(options)
 	if err != nil {
-		return nil, fmt.Errorf("bitrix24test: option values: %w", err)
+		return nil, fmt.Errorf("option values: %w", err)
 	}
 	m, _ := plainCopy(v).(map[string]any)
 	return m, nil

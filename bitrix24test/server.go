@@ -12,11 +12,22 @@
 // list/delete, batch, scope, methods, server.time and profile, for one installed
 // application (more with [Server.InstallApp]) and one inbound webhook of user 1.
 //
-//	srv := bitrix24test.NewServer()
-//	defer srv.Close()
-//	client, err := bitrix24.NewOAuthClient(srv.OAuthConfig(), bitrix24.WithHTTPClient(srv.Client()))
+//	srv := bitrix24test.New(t)  // closed when the test ends
+//	client := srv.NewClient()    // a *bitrix24.Client with test-friendly retries
 //
 // Every method of *Server is safe for concurrent use.
+//
+// # Programming the portal
+//
+//   - [Server.Handle], [Server.HandleResult] and [Server.HandleError] add methods the
+//     fake does not know (or replace one); they run through the whole pipeline.
+//   - [Server.InjectFault] makes the next calls fail like a proxy or the network would.
+//   - [Server.RequestLog] lists every request with its user, status and error code.
+//   - [Server.SetUserOptions], [Server.SetAppOptions], [Server.AddUserFieldType] and
+//     [Server.AddUser] seed state; [Server.Snapshot] and [Server.Restore] save and bring
+//     back the whole portal.
+//   - [Server.ExpireAccessToken], [Server.RevokeRefreshTokens], [Server.SetCommercialPlan],
+//     [Server.SetAppBlocked] and the other admin controls change what the portal answers.
 //
 // # Pipeline
 //
@@ -40,9 +51,16 @@
 //     update quirk) are the fake's own; only the "Error: " prefix is the server's.
 //   - A PHP TypeError (e.g. "options" sent as a string) answers 500 with an HTML body.
 //   - Go maps have no order: JSON objects the fake builds from them list integer keys
-//     first, then the others sorted. Envelopes, list items and batch sections keep PHP's
-//     order. Batch commands run in the order they were sent (recovered from the raw
-//     JSON or form body).
+//     first, then the others sorted. Envelopes, list items, batch sections and stored
+//     options keep PHP's order. Batch commands run, and options are stored, in the order
+//     they were sent (recovered from the raw JSON or form body).
+//   - Form and query names nested deeper than PHP's max_input_nesting_level (64) are
+//     dropped, as PHP does; a JSON body nested deeper than 512 is ignored like one that
+//     does not decode.
+//   - The token endpoint answers PAYMENT_REQUIRED "Payment required" with HTTP 402 on a
+//     non-commercial plan ([Server.SetCommercialPlan]); the real status is not documented
+//     ([WithSystemErrorStatus] changes it). Refresh tokens expire after 180 days of the
+//     server's clock (invalid_grant "The refresh token provided has expired").
 //   - Option values are stored as received: strings from form data, JSON types from JSON
 //     bodies (numbers as json.Number in [Server.UserOptions]).
 //   - The batch substitution applies to parameter values, not keys; "$RESULT[...]" (upper
