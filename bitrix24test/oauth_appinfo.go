@@ -28,9 +28,10 @@ func (s *Server) serveOAuthREST(w http.ResponseWriter, r *http.Request, body []b
 	token := tokenFrom(r.Header.Get("Authorization"), in.params)
 	method := "oauth/" + rt.method
 
+	rec := &Request{Method: method, HTTPMethod: r.Method, Path: r.URL.Path, Header: r.Header.Clone(),
+		Body: body, Params: map[string]any{}, AuthType: map[bool]string{true: "oauth"}[token != ""]}
 	s.mu.Lock()
-	s.record(Request{Method: method, HTTPMethod: r.Method, Path: r.URL.Path, Header: r.Header.Clone(),
-		Body: body, Params: map[string]any{}, AuthType: map[bool]string{true: "oauth"}[token != ""]})
+	s.record(rec)
 	f := s.takeFault(method)
 	s.mu.Unlock()
 	if f != nil && !s.applyFault(w, r, f) {
@@ -41,9 +42,11 @@ func (s *Server) serveOAuthREST(w http.ResponseWriter, r *http.Request, body []b
 	status, out := s.appInfoLocked(rt, token)
 	s.mu.Unlock()
 	if e, ok := out.(*restError); ok {
+		s.finish(rec, e.status, e.code)
 		writeRESTError(w, e)
 		return
 	}
+	s.finish(rec, status, "")
 	setRESTHeaders(w.Header())
 	writeJSON(w, status, out)
 }

@@ -37,11 +37,11 @@ func (s *Server) AuthorizationCode(userID int) string {
 
 func (s *Server) issueCodeLocked(a *app, userID int) string {
 	s.ensureUserLocked(userID)
-	if s.portal.codes == nil {
-		s.portal.codes = map[string]*authCode{}
+	if s.appSide.codes == nil {
+		s.appSide.codes = map[string]*authCode{}
 	}
 	code := randString(32, hexDigits)
-	s.portal.codes[code] = &authCode{app: a, userID: userID, expires: s.cfg.now().Add(codeLifetime)}
+	s.appSide.codes[code] = &authCode{app: a, userID: userID, expires: s.cfg.now().Add(codeLifetime)}
 	return code
 }
 
@@ -81,7 +81,7 @@ func (s *Server) Authorize(authorizeURL string, userID int) (url.Values, error) 
 func (s *Server) Exchanges() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.portal.exchanges
+	return s.appSide.exchanges
 }
 
 // host is the portal's host[:port], as DOMAIN and domain carry it.
@@ -98,16 +98,16 @@ func (s *Server) codeGrant(vals url.Values) (int, *omap) {
 	if a == nil || vals.Get("client_secret") != a.secret {
 		return http.StatusUnauthorized, tokenError("invalid_client", "The client credentials are invalid")
 	}
-	c := s.portal.codes[vals.Get("code")]
+	c := s.appSide.codes[vals.Get("code")]
 	if c == nil || c.app != a {
 		return http.StatusBadRequest, tokenError("invalid_grant", "The authorization code provided is invalid")
 	}
-	delete(s.portal.codes, vals.Get("code"))
+	delete(s.appSide.codes, vals.Get("code"))
 	if !s.cfg.now().Before(c.expires) {
 		return http.StatusBadRequest, tokenError("expired_token", "The authorization token provided has expired.")
 	}
 	g := s.issueLocked(a, c.userID)
-	s.portal.exchanges++
+	s.appSide.exchanges++
 	m := newOmap()
 	m.set("access_token", g.access)
 	m.set("client_endpoint", s.RESTURL())

@@ -26,22 +26,22 @@ func (s *Server) ApplicationToken() string {
 func (s *Server) RotateApplicationToken() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.portal.appTokens == nil {
-		s.portal.appTokens = map[*app]string{}
+	if s.appSide.appTokens == nil {
+		s.appSide.appTokens = map[*app]string{}
 	}
 	t := randString(32, hexDigits)
-	s.portal.appTokens[s.mainApp] = t
+	s.appSide.appTokens[s.mainApp] = t
 	return t
 }
 
 func (s *Server) appTokenLocked(a *app) string {
-	if s.portal.appTokens == nil {
-		s.portal.appTokens = map[*app]string{}
+	if s.appSide.appTokens == nil {
+		s.appSide.appTokens = map[*app]string{}
 	}
-	t, ok := s.portal.appTokens[a]
+	t, ok := s.appSide.appTokens[a]
 	if !ok {
 		t = randString(32, hexDigits)
-		s.portal.appTokens[a] = t
+		s.appSide.appTokens[a] = t
 	}
 	return t
 }

@@ -155,10 +155,12 @@ func writePair(b *strings.Builder, name, value string) {
 //     replaced by a map.
 //   - A name that is empty after this ("=1", "[a]=1") is skipped, and so is one that
 //     mangling made start with "__Host-" or "__Secure-" (PHP's cookie-prefix protection).
+//   - A name with more than [MaxNestingLevel] bracket groups removes its top-level
+//     variable, set by earlier pairs too (php.ini max_input_nesting_level); later pairs
+//     may set it again. So no input, however deep, builds a deeper tree.
 //
 // Leaves are strings and inner nodes map[string]any; there are no slices (see [ToList]).
-// Not emulated: ini limits (max_input_vars, max_input_nesting_level) and the key order
-// of PHP arrays.
+// Not emulated: max_input_vars and the key order of PHP arrays.
 func Parse(query string) map[string]any {
 	root := &node{m: map[string]any{}}
 	for pair := range strings.SplitSeq(query, "&") {
@@ -170,6 +172,10 @@ func Parse(query string) map[string]any {
 	}
 	return root.m
 }
+
+// MaxNestingLevel is PHP's default max_input_nesting_level: how many bracket groups a
+// name may have ("a[1]…[64]" is kept, one more drops the variable).
+const MaxNestingLevel = 64
 
 // node is a map being built by Parse, with what PHP keeps alongside an array.
 type node struct {
@@ -195,8 +201,13 @@ func (root *node) register(name, value string) {
 		return
 	}
 	rest := name[open:] // starts at the '[' being parsed
-	cur, appendKey := root, false
-	for {
+	cur, appendKey, top := root, false, key
+	for level := 1; ; level++ {
+		if level > MaxNestingLevel { // PHP drops the whole top-level variable
+			delete(root.m, top)
+			delete(root.kids, top)
+			return
+		}
 		start, j := 1, 1
 		if j < len(rest) && isSpace(rest[j]) {
 			j++
