@@ -33,13 +33,13 @@ func Encode(params any) (string, error) {
 	}
 	data, err := json.Marshal(params)
 	if err != nil {
-		return "", fmt.Errorf("phpquery: marshal params: %w", err)
+		return "", fmt.Errorf("cannot be encoded as JSON: %w", err)
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
 	var v any
 	if err := dec.Decode(&v); err != nil {
-		return "", fmt.Errorf("phpquery: decode params: %w", err)
+		return "", fmt.Errorf("cannot be decoded from its JSON form: %w", err)
 	}
 	switch v := v.(type) {
 	case nil:
@@ -47,7 +47,7 @@ func Encode(params any) (string, error) {
 	case map[string]any:
 		return EncodeValues(v)
 	default:
-		return "", fmt.Errorf("phpquery: params must marshal to a JSON object, got %T", v)
+		return "", fmt.Errorf("must encode to a JSON object, not %T", v)
 	}
 }
 
@@ -71,18 +71,52 @@ func Encode(params any) (string, error) {
 // NUL), a nested key that is a single whitespace character ("a[ ]" means append in
 // PHP), and a top-level key PHP drops (only spaces, or a name that '.'/' ' mangling
 // turns into a "__Host-"/"__Secure-" prefix). Other top-level '.' and ' ' are accepted,
-// as http_build_query accepts them; PHP will read them as '_'.
+// as http_build_query accepts them; PHP will read them as '_'. Two top-level keys that
+// PHP reads as one name ("a.b" and "a_b") are rejected: PHP would keep only one value.
+//
+// Error texts do not name this package: callers show them to their users as they are.
 func EncodeValues(obj map[string]any) (string, error) {
+	keys := slices.Sorted(maps.Keys(obj))
+	if err := collision(keys); err != nil {
+		return "", err
+	}
 	var b strings.Builder
-	for _, k := range slices.Sorted(maps.Keys(obj)) {
+	for _, k := range keys {
 		if _, ok := topName(k); !ok || strings.ContainsAny(k, "[]\x00") {
-			return "", fmt.Errorf("phpquery: invalid top-level key %q: PHP would not read it back", k)
+			return "", fmt.Errorf("top-level key %q: PHP would not read it back", k)
 		}
 		if err := encodeValue(&b, k, obj[k]); err != nil {
 			return "", err
 		}
 	}
 	return b.String(), nil
+}
+
+// collision refuses two top-level keys that PHP reads as one name ("ui.theme" and
+// "ui_theme", " a" and "a"): PHP keeps only the last of them, so a value would be lost
+// without a word. keys are sorted; only a renamed key can collide.
+func collision(keys []string) error {
+	var byName map[string]string
+	for _, k := range keys {
+		if name, ok := topName(k); ok && name != k {
+			byName = make(map[string]string, len(keys))
+			break
+		}
+	}
+	if byName == nil {
+		return nil
+	}
+	for _, k := range keys {
+		name, ok := topName(k)
+		if !ok {
+			continue
+		}
+		if other, dup := byName[name]; dup {
+			return fmt.Errorf("top-level keys %q and %q both reach PHP as %q, which keeps only one of them", other, k, name)
+		}
+		byName[name] = k
+	}
+	return nil
 }
 
 // encodeValue writes v under the raw (unescaped) bracketed name.
@@ -102,13 +136,13 @@ func encodeValue(b *strings.Builder, name string, v any) error {
 	case float64:
 		text, err := json.Marshal(v) // same text Encode would produce; NaN and Inf fail
 		if err != nil {
-			return fmt.Errorf("phpquery: value of %q: %w", name, err)
+			return fmt.Errorf("value of %q: %w", name, err)
 		}
 		writePair(b, name, string(text))
 	case map[string]any:
 		for _, k := range slices.Sorted(maps.Keys(v)) {
 			if k == "" || strings.ContainsAny(k, "[]\x00") || (len(k) == 1 && isSpace(k[0])) {
-				return fmt.Errorf("phpquery: invalid key %q in %q: PHP would not read it back", k, name)
+				return fmt.Errorf("key %q in %q: PHP would not read it back", k, name)
 			}
 			if err := encodeValue(b, name+"["+k+"]", v[k]); err != nil {
 				return err
@@ -121,7 +155,7 @@ func encodeValue(b *strings.Builder, name string, v any) error {
 			}
 		}
 	default:
-		return fmt.Errorf("phpquery: value of %q: unsupported type %T", name, v)
+		return fmt.Errorf("value of %q: unsupported type %T", name, v)
 	}
 	return nil
 }
