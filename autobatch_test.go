@@ -359,3 +359,34 @@ func (l lockedWriter) Write(p []byte) (int, error) {
 	defer l.mu.Unlock()
 	return l.w.Write(p)
 }
+
+// Many goroutines setting options: with WithAutoBatch their calls travel as commands
+// of a few batch requests instead of one request each.
+func ExampleWithAutoBatch() {
+	srv := bitrix24test.NewServer()
+	defer srv.Close()
+	client, err := bitrix24.NewOAuthClient(srv.OAuthConfig(), bitrix24.WithHTTPClient(srv.Client()),
+		bitrix24.WithAutoBatch(10*time.Millisecond))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	var wg sync.WaitGroup
+	for i := range 100 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			// String values qualify; a number would be sent alone.
+			err := client.UserOption.Set(context.Background(), map[string]any{"k" + strconv.Itoa(i): "on"})
+			if err != nil {
+				fmt.Println(err)
+			}
+		}()
+	}
+	wg.Wait()
+	fmt.Println("calls coalesced:", client.AutoBatchStats().Calls)
+	fmt.Println("user.option.set requests:", srv.Requests("user.option.set"))
+	// Output:
+	// calls coalesced: 100
+	// user.option.set requests: 0
+}
