@@ -173,11 +173,12 @@ func (b *autoBatcher) seal(ab *autoBatch) context.Context {
 			latest = d
 		}
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	if !latest.IsZero() {
-		ctx, cancel = context.WithDeadline(context.Background(), latest)
+	var ctx context.Context
+	if latest.IsZero() {
+		ctx, ab.cancel = context.WithCancel(context.Background())
+	} else {
+		ctx, ab.cancel = context.WithDeadline(context.Background(), latest)
 	}
-	ab.cancel = cancel
 	return ctx
 }
 
