@@ -6,7 +6,6 @@ package bitrix24_test
 // goes out because it is full, whenever the goroutines get to run.
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -308,9 +307,8 @@ func TestAutoBatchOverWebhookKeepsSecrets(t *testing.T) {
 	t.Parallel()
 	srv := bitrix24test.NewServer(bitrix24test.WithRateLimit(0, 0))
 	t.Cleanup(srv.Close)
-	var logs bytes.Buffer
-	var mu sync.Mutex
-	logger := slog.New(slog.NewTextHandler(lockedWriter{&mu, &logs}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	var logs syncBuffer
+	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	c, err := bitrix24.NewWebhookClient(srv.WebhookURL(), bitrix24.WithHTTPClient(srv.Client()),
 		bitrix24.WithRateLimit(0, 0), bitrix24.WithAutoBatch(bitrix24.MaxAutoBatchWait), bitrix24.WithLogger(logger))
 	require.NoError(t, err)
@@ -333,8 +331,6 @@ func TestAutoBatchOverWebhookKeepsSecrets(t *testing.T) {
 		assert.NotContains(t, err.Error(), code)
 		assert.NotContains(t, fmt.Sprintf("%+v %#v", err, apiErr), code)
 	}
-	mu.Lock()
-	defer mu.Unlock()
 	assert.Contains(t, logs.String(), "bitrix24 auto-batch")
 	assert.Contains(t, logs.String(), "size=50")
 	assert.NotContains(t, logs.String(), code)
@@ -347,46 +343,4 @@ func webhookCode(t *testing.T, webhookURL string) string {
 	code := parts[len(parts)-1]
 	require.GreaterOrEqual(t, len(code), 8, webhookURL)
 	return code
-}
-
-type lockedWriter struct {
-	mu *sync.Mutex
-	w  *bytes.Buffer
-}
-
-func (l lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
-}
-
-// Many goroutines setting options: with WithAutoBatch their calls travel as commands
-// of a few batch requests instead of one request each.
-func ExampleWithAutoBatch() {
-	srv := bitrix24test.NewServer()
-	defer srv.Close()
-	client, err := bitrix24.NewOAuthClient(srv.OAuthConfig(), bitrix24.WithHTTPClient(srv.Client()),
-		bitrix24.WithAutoBatch(10*time.Millisecond))
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
-	var wg sync.WaitGroup
-	for i := range 100 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			// String values qualify; a number would be sent alone.
-			err := client.UserOption.Set(context.Background(), map[string]any{"k" + strconv.Itoa(i): "on"})
-			if err != nil {
-				fmt.Println(err)
-			}
-		}()
-	}
-	wg.Wait()
-	fmt.Println("calls coalesced:", client.AutoBatchStats().Calls)
-	fmt.Println("user.option.set requests:", srv.Requests("user.option.set"))
-	// Output:
-	// calls coalesced: 100
-	// user.option.set requests: 0
 }
