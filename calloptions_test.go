@@ -99,9 +99,9 @@ func TestWithResponseUntouchedOnFailure(t *testing.T) {
 func TestWithIdempotentRetriesAmbiguousFailures(t *testing.T) {
 	t.Parallel()
 	faults := map[string]bitrix24test.Fault{
-		"502 HTML":       bitrix24test.FaultHTML(http.StatusBadGateway),
+		"502 HTML":                  bitrix24test.FaultHTML(http.StatusBadGateway),
 		"500 INTERNAL_SERVER_ERROR": bitrix24test.FaultError(http.StatusInternalServerError, "INTERNAL_SERVER_ERROR", "Internal server error"),
-		"truncated JSON": bitrix24test.FaultTruncatedJSON(),
+		"truncated JSON":            bitrix24test.FaultTruncatedJSON(),
 	}
 	for name, fault := range faults {
 		t.Run(name, func(t *testing.T) {
