@@ -245,6 +245,7 @@ type Server struct {
 	userOptions map[optKey]map[string]any
 	appOptions  map[string]map[string]any
 	ufTypes     []*ufType
+	crm         crmStore // crm.item.list (methods_crm.go)
 
 	portalDeleted bool
 	appBlocked    bool
