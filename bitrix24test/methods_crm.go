@@ -98,6 +98,19 @@ func (it *crmItem) field(name string) any {
 	return nil
 }
 
+// number returns a numeric field's value without boxing it.
+func (it *crmItem) number(name string) (float64, bool) {
+	switch name {
+	case "id":
+		return float64(it.id), true
+	case "assignedById":
+		return float64(it.assignedByID), true
+	case "opportunity":
+		return it.opportunity, true
+	}
+	return 0, false
+}
+
 // crmField resolves a field name case-insensitively.
 func crmField(name string) (string, bool) {
 	for _, f := range crmFields {
@@ -174,6 +187,7 @@ type crmCond struct {
 	op    string // "=", "!=", ">", ">=", "<", "<=", "@", "!@"
 	field string
 	value any
+	num   float64 // value as a number, for numeric fields
 }
 
 // crmFilterOps are the prefixes the fake understands, longest first.
@@ -240,7 +254,7 @@ func parseCRMFilter(v any) ([]crmCond, *restError) {
 		if !ok {
 			return nil, crmArgErr("Unknown filter field: " + key)
 		}
-		conds = append(conds, crmCond{op: op, field: field, value: m[key]})
+		conds = append(conds, crmCond{op: op, field: field, value: m[key], num: phpFloatval(m[key])})
 	}
 	return conds, nil
 }
@@ -289,7 +303,12 @@ func (c crmCond) match(it *crmItem) bool {
 		}
 		return in == (c.op == "@")
 	}
-	r := compareValue(have, c.value)
+	var r int
+	if n, ok := it.number(c.field); ok {
+		r = cmp.Compare(n, c.num)
+	} else {
+		r = compareValue(have, c.value)
+	}
 	switch c.op {
 	case "=":
 		return r == 0
@@ -398,18 +417,25 @@ func methodCRMItemList(c *callCtx) (any, *navData, *restError) {
 			matching = append(matching, it)
 		}
 	}
-	slices.SortStableFunc(matching, func(a, b *crmItem) int {
-		for _, o := range order {
-			r := compareValue(a.field(o.field), b.field(o.field))
-			if o.desc {
-				r = -r
+	switch {
+	case order[0].field == "id" && !order[0].desc:
+		// the store's order: ids are unique, later keys never apply
+	case order[0].field == "id":
+		slices.Reverse(matching)
+	default:
+		slices.SortStableFunc(matching, func(a, b *crmItem) int {
+			for _, o := range order {
+				r := compareValue(a.field(o.field), b.field(o.field))
+				if o.desc {
+					r = -r
+				}
+				if r != 0 {
+					return r
+				}
 			}
-			if r != 0 {
-				return r
-			}
-		}
-		return 0
-	})
+			return 0
+		})
+	}
 
 	offset, counted := c.start, true
 	if offset < 0 {
