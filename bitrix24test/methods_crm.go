@@ -290,10 +290,10 @@ func phpFloatval(v any) float64 {
 }
 
 func (c crmCond) match(it *crmItem) bool {
-	have := it.field(c.field)
 	switch c.op {
 	case "@", "!@":
 		list, _ := asMap(c.value)
+		have := it.field(c.field)
 		in := false
 		for _, w := range list {
 			if compareValue(have, w) == 0 {
@@ -307,7 +307,7 @@ func (c crmCond) match(it *crmItem) bool {
 	if n, ok := it.number(c.field); ok {
 		r = cmp.Compare(n, c.num)
 	} else {
-		r = compareValue(have, c.value)
+		r = compareValue(it.field(c.field), c.value)
 	}
 	switch c.op {
 	case "=":
