@@ -3,7 +3,7 @@ package bitrix24_test
 // Benchmarks of List and Scan against bitrix24test's crm.item.list, whose cost model
 // (bitrix24test/methods_crm.go) charges each page the rows the database walks: the
 // offset it skips and, unless start is -1, a COUNT of every matching row. The
-// "db-ms/op" and "db-µs/page" metrics are that modelled time, at the fake's default
+// "db-ms/op" and "db-us/page" metrics are that modelled time, at the fake's default
 // of 1 µs a row; ns/op is the real time over HTTPS on loopback. docs/performance.md
 // ("Lists") has the figures and the command.
 
@@ -103,7 +103,7 @@ func BenchmarkListPage(b *testing.B) {
 						b.Fatalf("page at %d: %d rows from %v", offset, len(page.Items), page.Items[0].ID)
 					}
 				}
-				b.ReportMetric((srv.ListTime()-spent).Seconds()*1e6/float64(b.N), "db-µs/page")
+				b.ReportMetric((srv.ListTime()-spent).Seconds()*1e6/float64(b.N), "db-us/page")
 			})
 		}
 	}
