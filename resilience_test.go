@@ -112,12 +112,15 @@ func TestQueryLimitRefusalsNeverReachTheCaller(t *testing.T) {
 		bitrix24.WithRateLimit(0, 0), bitrix24.WithRetry(50, time.Millisecond, 20*time.Millisecond))
 	require.NoError(t, err)
 
+	// Refusals of the bucket depend on the machine's speed; ten injected ones do not.
+	srv.InjectFault("userfieldtype.add", 10, bitrix24test.FaultError(503, "QUERY_LIMIT_EXCEEDED", "Too many requests"))
 	errs := hammer(32, 300, func(i int) error {
 		return c.UserFieldType.Add(context.Background(), bitrix24.UserFieldType{
 			UserTypeID: fmt.Sprintf("t%d", i), Handler: fmt.Sprintf("https://app.example.com/uf/%d", i), Title: "T"})
 	})
 	require.Empty(t, errs)
-	assert.Positive(t, srv.QueryLimitRefusals(), "the server did refuse")
+	refused := srv.RequestLog().ForMethod("userfieldtype.add").WithErrorCode("QUERY_LIMIT_EXCEEDED")
+	assert.GreaterOrEqual(t, len(refused), 10, "the server did refuse")
 	types, err := c.UserFieldType.List(context.Background())
 	require.NoError(t, err)
 	assert.Len(t, types, 300, "a refused add is retried and runs exactly once")
@@ -331,6 +334,9 @@ func TestNoSecretOnAnyFailurePath(t *testing.T) {
 		check("dropped connection", c.Call(ctx, "server.time", nil, nil))
 		srv.InjectFault("server.time", 1, bitrix24test.FaultDelay(2*time.Second))
 		check("timeout", c200ms.Call(ctx, "server.time", nil, nil))
+		// On a loaded machine the 200 ms client may give up before its request reaches
+		// the fake, leaving the delay queued for the next call: start clean.
+		srv.ClearFaults()
 		cancelled, cancel := context.WithCancel(ctx)
 		cancel()
 		check("cancelled ctx", c.Call(cancelled, "server.time", nil, nil))
