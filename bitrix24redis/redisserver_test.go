@@ -40,7 +40,25 @@ func startRedis(tb testing.TB) *testRedis {
 		if err := m.StartAddr("127.0.0.1:0"); err != nil {
 			tb.Fatalf("starting miniredis: %v", err)
 		}
-		tb.Cleanup(m.Close)
+		// miniredis lets keys expire only when told to: make its TTLs follow the real
+		// clock, as a real server's do.
+		stop := make(chan struct{})
+		ticked := make(chan struct{})
+		go func() {
+			defer close(ticked)
+			const tick = 10 * time.Millisecond
+			t := time.NewTicker(tick)
+			defer t.Stop()
+			for {
+				select {
+				case <-stop:
+					return
+				case <-t.C:
+					m.FastForward(tick)
+				}
+			}
+		}()
+		tb.Cleanup(func() { close(stop); <-ticked; m.Close() })
 		return &testRedis{Addr: m.Addr(), mini: m}
 	}
 	var lastErr error
