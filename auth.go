@@ -1,19 +1,11 @@
 package bitrix24
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"net/url"
-	"strconv"
 	"strings"
-	"sync"
 	"time"
-
-	"github.com/b24go/bitrix24/internal/envelope"
 )
 
 // DefaultTokenURL is the Bitrix24 authorization server's token endpoint, used when
@@ -111,7 +103,7 @@ func NewWebhookClient(webhookURL string, opts ...Option) (*Client, error) {
 		if err != nil {
 			return nil, err
 		}
-		c.secrets.Add(code)
+		c.secrets.AddPinned(code)
 		return &webhook{base: base}, nil
 	})
 }
@@ -191,252 +183,105 @@ func (webhook) refreshExpired(context.Context, string) error { return nil }
 // cfg.TokenURL shortly before Token.Expiry and once when the server answers
 // expired_token (then replays the call once), and hands every new pair to
 // cfg.OnTokenRefresh before using it. Concurrent callers share one refresh.
+//
+// With cfg.Store, the pair is loaded from the store (cfg.Token may then be empty), every
+// refresh happens under the store's lock when it has one, and every new pair is saved
+// there before it is used: clients and processes sharing the store share one pair.
 func NewOAuthClient(cfg OAuthConfig, opts ...Option) (*Client, error) {
 	return newClient(opts, func(c *Client) (credentials, error) {
-		return newOAuthSource(c, cfg)
+		restBase, err := restBaseOf(cfg.PortalURL, c.opts.allowHTTP)
+		if err != nil {
+			return nil, err
+		}
+		tokenURL := cfg.TokenURL
+		if tokenURL == "" {
+			tokenURL = DefaultTokenURL
+		}
+		if err := checkTokenURL("OAuthConfig.TokenURL", tokenURL, c.opts.allowHTTP); err != nil {
+			return nil, err
+		}
+		switch {
+		case cfg.ClientID == "":
+			return nil, invalid("OAuthConfig.ClientID", "must not be empty")
+		case cfg.ClientSecret == "":
+			return nil, invalid("OAuthConfig.ClientSecret", "must not be empty")
+		case cfg.Token.AccessToken == "" && cfg.Store == nil:
+			return nil, invalid("OAuthConfig.Token.AccessToken", "must not be empty (or set OAuthConfig.Store to load the pair)")
+		}
+		c.secrets.AddPinned(cfg.ClientSecret)
+		refreshTimeout := DefaultRefreshTimeout
+		if c.opts.timeout > 0 {
+			refreshTimeout = 2 * c.opts.timeout
+		}
+		return newTokenSource(tokenSourceConfig{
+			restBase: restBase,
+			endpoint: tokenEndpoint{
+				url: tokenURL, clientID: cfg.ClientID, clientSecret: cfg.ClientSecret,
+				post: c.tr.postForm, secrets: c.secrets,
+			},
+			onRefresh: cfg.OnTokenRefresh,
+			store:     cfg.Store,
+			key:       cfg.StoreKey,
+			initial:   cfg.Token,
+			secrets:   c.secrets,
+			timeout:   refreshTimeout,
+		}), nil
 	})
 }
+
+// restBaseOf validates an OAuth portal address and returns its REST base, ending in
+// "/rest/". The portal's own address and its REST base ("https://host/rest/", the shape of
+// Token.ClientEndpoint) are both accepted; any other path, a query or a fragment is not.
+func restBaseOf(portalURL string, allowHTTP bool) (string, error) {
+	const field = "OAuthConfig.PortalURL"
+	raw := strings.TrimSpace(portalURL)
+	u, err := url.Parse(raw)
+	if err != nil || raw == "" {
+		return "", invalid(field, "must be a valid absolute URL")
+	}
+	if err := checkBaseURL(field, u, allowHTTP); err != nil {
+		return "", err
+	}
+	if u.RawQuery != "" || u.Fragment != "" || u.ForceQuery {
+		return "", invalid(field, "must not have a query or fragment")
+	}
+	switch strings.TrimRight(u.Path, "/") {
+	case "", "/rest":
+	default:
+		return "", invalid(field, `must be the portal's address ("https://example.bitrix24.com") or its REST base (".../rest/")`)
+	}
+	return u.Scheme + "://" + u.Host + "/rest/", nil
+}
+
+func checkTokenURL(field, raw string, allowHTTP bool) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return invalid(field, "must be a valid absolute URL")
+	}
+	if err := checkBaseURL(field, u, allowHTTP); err != nil {
+		return err
+	}
+	if u.RawQuery != "" {
+		return invalid(field, "must not have a query")
+	}
+	return nil
+}
+
+// DefaultRefreshTimeout bounds a token refresh (its store lock, the token endpoint and
+// OnTokenRefresh) when [WithTimeout] is 0; otherwise the bound is twice that timeout. A
+// refresh always has a deadline: every caller waits for it.
+const DefaultRefreshTimeout = time.Minute
 
 // Token returns the client's current OAuth token pair (the zero Token for a webhook
 // client). It changes after each refresh.
 func (c *Client) Token() Token {
-	if o, ok := c.creds.(*oauthSource); ok {
+	if c == nil {
+		return Token{}
+	}
+	if o, ok := c.creds.(*tokenSource); ok {
 		o.mu.Lock()
 		defer o.mu.Unlock()
 		return o.tok
 	}
 	return Token{}
-}
-
-// refreshMethod names the token endpoint in errors.
-const refreshMethod = "oauth/token"
-
-// expiryMargin is how long before Token.Expiry the token is refreshed proactively, so
-// that a call does not leave with a token that dies on the way.
-const expiryMargin = 30 * time.Second
-
-// oauthSource holds the token pair and refreshes it, once for all goroutines.
-type oauthSource struct {
-	c        *Client
-	restBase string
-	tokenURL string
-	cfg      OAuthConfig
-
-	mu          sync.Mutex
-	tok         Token
-	lastRefresh time.Time
-	inflight    *refreshCall
-	dead        error // a refresh failure that no retry can fix (invalid_grant, invalid_client)
-}
-
-// refreshCall is one refresh that every waiting caller shares.
-type refreshCall struct {
-	done chan struct{}
-	err  error
-}
-
-func newOAuthSource(c *Client, cfg OAuthConfig) (*oauthSource, error) {
-	portal, err := url.Parse(strings.TrimSpace(cfg.PortalURL))
-	if err != nil || cfg.PortalURL == "" {
-		return nil, invalid("OAuthConfig.PortalURL", "must be a valid absolute URL")
-	}
-	if err := checkBaseURL("OAuthConfig.PortalURL", portal, c.opts.allowHTTP); err != nil {
-		return nil, err
-	}
-	tokenURL := cfg.TokenURL
-	if tokenURL == "" {
-		tokenURL = DefaultTokenURL
-	}
-	tu, err := url.Parse(tokenURL)
-	if err != nil {
-		return nil, invalid("OAuthConfig.TokenURL", "must be a valid absolute URL")
-	}
-	if err := checkBaseURL("OAuthConfig.TokenURL", tu, c.opts.allowHTTP); err != nil {
-		return nil, err
-	}
-	if tu.RawQuery != "" {
-		return nil, invalid("OAuthConfig.TokenURL", "must not have a query")
-	}
-	switch {
-	case cfg.ClientID == "":
-		return nil, invalid("OAuthConfig.ClientID", "must not be empty")
-	case cfg.ClientSecret == "":
-		return nil, invalid("OAuthConfig.ClientSecret", "must not be empty")
-	case cfg.Token.AccessToken == "":
-		return nil, invalid("OAuthConfig.Token.AccessToken", "must not be empty")
-	}
-	c.secrets.Add(cfg.ClientSecret, cfg.Token.AccessToken, cfg.Token.RefreshToken)
-	return &oauthSource{
-		c:        c,
-		restBase: strings.TrimRight(portal.Scheme+"://"+portal.Host+portal.Path, "/") + "/rest/",
-		tokenURL: tokenURL,
-		cfg:      cfg,
-		tok:      cfg.Token,
-	}, nil
-}
-
-func (o *oauthSource) endpoint(method string) string { return o.restBase + method }
-
-// accessToken returns the current token; near its expiry, or while a refresh is under
-// way, it first waits for the (shared) refresh so that no call leaves with a token whose
-// successor OnTokenRefresh has not yet seen.
-func (o *oauthSource) accessToken(ctx context.Context) (string, error) {
-	o.mu.Lock()
-	if o.inflight == nil && !o.expiringLocked() {
-		tok := o.tok.AccessToken
-		o.mu.Unlock()
-		return tok, nil
-	}
-	call := o.startLocked()
-	o.mu.Unlock()
-	if err := waitRefresh(ctx, call); err != nil {
-		return "", err
-	}
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.tok.AccessToken, nil
-}
-
-// expiringLocked: the expiry is known and near, and we did not just refresh (a server
-// that hands out very short tokens must not make every call refresh).
-func (o *oauthSource) expiringLocked() bool {
-	if o.tok.Expiry.IsZero() {
-		return false
-	}
-	now := time.Now()
-	return !now.Add(expiryMargin).Before(o.tok.Expiry) && now.Sub(o.lastRefresh) > expiryMargin
-}
-
-func (o *oauthSource) refreshExpired(ctx context.Context, stale string) error {
-	o.mu.Lock()
-	if o.inflight == nil && o.tok.AccessToken != stale {
-		o.mu.Unlock() // another caller already refreshed: replay with the new token
-		return nil
-	}
-	call := o.startLocked()
-	o.mu.Unlock()
-	return waitRefresh(ctx, call)
-}
-
-// startLocked joins the refresh under way or starts one. It runs detached from the
-// caller's cancellation (its result is shared), bounded by the client's timeout.
-func (o *oauthSource) startLocked() *refreshCall {
-	if o.inflight != nil {
-		return o.inflight
-	}
-	call := &refreshCall{done: make(chan struct{})}
-	if o.dead != nil {
-		call.err = o.dead
-		close(call.done)
-		return call
-	}
-	o.inflight = call
-	go o.run(call, o.tok.RefreshToken)
-	return call
-}
-
-func waitRefresh(ctx context.Context, call *refreshCall) error {
-	select {
-	case <-call.done:
-		return call.err
-	case <-ctx.Done():
-		return fmt.Errorf("bitrix24: waiting for the token refresh: %w", ctx.Err())
-	}
-}
-
-func (o *oauthSource) run(call *refreshCall, refreshToken string) {
-	ctx := context.Background()
-	if t := o.c.opts.timeout; t > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, 2*t)
-		defer cancel()
-	}
-	tok, err := o.fetch(ctx, refreshToken)
-	if err == nil {
-		o.c.secrets.Add(tok.AccessToken, tok.RefreshToken)
-		if o.cfg.OnTokenRefresh != nil {
-			if herr := o.cfg.OnTokenRefresh(ctx, tok); herr != nil {
-				// The old refresh token is spent: keep the new pair all the same.
-				err = fmt.Errorf("bitrix24: OnTokenRefresh: %w", herr)
-			}
-		}
-	}
-	o.mu.Lock()
-	if tok.AccessToken != "" {
-		o.tok = tok
-		o.lastRefresh = time.Now()
-	}
-	if errors.Is(err, ErrInvalidGrant) || errors.Is(err, ErrInvalidClient) {
-		o.dead = err
-	}
-	o.inflight = nil
-	o.mu.Unlock()
-	call.err = err
-	close(call.done)
-}
-
-// tokenAnswer is the token endpoint's JSON; every field but the tokens is optional.
-type tokenAnswer struct {
-	AccessToken    string          `json:"access_token"`
-	RefreshToken   string          `json:"refresh_token"`
-	Expires        json.Number     `json:"expires"`
-	ExpiresIn      json.Number     `json:"expires_in"`
-	Scope          string          `json:"scope"`
-	MemberID       string          `json:"member_id"`
-	ClientEndpoint string          `json:"client_endpoint"`
-	ServerEndpoint string          `json:"server_endpoint"`
-	UserID         json.RawMessage `json:"user_id"`
-}
-
-// fetch asks the token endpoint for a new pair with a form POST: the client secret and
-// the refresh token never go into a URL.
-func (o *oauthSource) fetch(ctx context.Context, refreshToken string) (Token, error) {
-	resp, err := o.c.rc.R().
-		SetContext(ctx).
-		SetFormData(map[string]string{
-			"grant_type":    "refresh_token",
-			"client_id":     o.cfg.ClientID,
-			"client_secret": o.cfg.ClientSecret,
-			"refresh_token": refreshToken,
-		}).
-		SetHeader("Accept", "application/json").
-		SetDoNotParseResponse(true).
-		Post(o.tokenURL)
-	if err != nil {
-		return Token{}, o.c.transportError(refreshMethod, err)
-	}
-	raw := resp.RawBody()
-	defer raw.Close()
-	status := resp.StatusCode()
-	data, err := io.ReadAll(io.LimitReader(raw, 1<<20))
-	if err != nil {
-		return Token{}, fmt.Errorf("bitrix24: %s: reading the answer: %w", refreshMethod, o.c.redactError(err))
-	}
-	var ans tokenAnswer
-	_, apiErr, _ := envelope.Decode(data)
-	if apiErr != nil {
-		return Token{}, &APIError{Code: apiErr.Code, Description: o.c.secrets.String(apiErr.Description),
-			StatusCode: status, Method: refreshMethod}
-	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	if err := dec.Decode(&ans); err != nil || ans.AccessToken == "" || ans.RefreshToken == "" || status >= 300 {
-		o.c.secrets.Add(ans.AccessToken, ans.RefreshToken)
-		return Token{}, o.c.unexpected(refreshMethod, status, "not a token answer", data)
-	}
-	tok := Token{
-		AccessToken:    ans.AccessToken,
-		RefreshToken:   ans.RefreshToken,
-		Scope:          ans.Scope,
-		MemberID:       ans.MemberID,
-		ClientEndpoint: ans.ClientEndpoint,
-		ServerEndpoint: ans.ServerEndpoint,
-	}
-	if exp, err := ans.Expires.Int64(); err == nil && exp > 0 {
-		tok.Expiry = time.Unix(exp, 0)
-	} else if in, err := ans.ExpiresIn.Int64(); err == nil && in > 0 {
-		tok.Expiry = time.Now().Add(time.Duration(in) * time.Second)
-	}
-	tok.UserID, _ = strconv.Atoi(strings.Trim(string(ans.UserID), `" `))
-	return tok, nil
 }

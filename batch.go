@@ -73,11 +73,11 @@ func (c *Client) Batch(ctx context.Context, halt bool, cmds ...BatchCommand) (*B
 	}
 	for start := 0; start < len(cmds); start += MaxBatchCommands {
 		end := min(start+MaxBatchCommands, len(cmds))
-		env, err := c.send(ctx, "batch", batchBody(halt, cmds[start:end], encoded[start:end]))
+		ans, err := c.send(ctx, "batch", batchBody(halt, cmds[start:end], encoded[start:end]), false)
 		if err != nil {
 			return res, err
 		}
-		failed, err := c.collect(res, env.Result, cmds[start:end])
+		failed, err := c.collect(res, ans.env.Result, cmds[start:end])
 		if err != nil {
 			return res, err
 		}
@@ -166,8 +166,7 @@ func (c *Client) collect(res *BatchResult, raw json.RawMessage, cmds []BatchComm
 		if !ok {
 			e = envelope.Error{Description: "malformed error entry"}
 		}
-		res.Errors[key] = &APIError{Code: e.Code, Description: c.secrets.String(e.Description), Argument: e.Argument,
-			StatusCode: 200, Method: methods[key]}
+		res.Errors[key] = apiError(c.secrets, methods[key], 200, e.Code, e.Description, e.Argument)
 		failed = true
 	}
 	for key, v := range envelope.Sections(sections["result_total"]) {
@@ -218,44 +217,3 @@ func unixFloat(f float64) time.Time {
 }
 
 func seconds(f float64) time.Duration { return time.Duration(f * float64(time.Second)) }
-
-// SetCommand is the batch form of [UserOptionService.Set], validated the same way.
-func (s *UserOptionService) SetCommand(key string, options map[string]any) (BatchCommand, error) {
-	if err := validateOptions(options); err != nil {
-		return BatchCommand{}, err
-	}
-	return BatchCommand{Key: key, Method: "user.option.set", Params: map[string]any{"options": options}}, nil
-}
-
-// GetCommand is the batch form of [UserOptionService.Get]: its result is the raw value,
-// or null when the key is absent.
-func (s *UserOptionService) GetCommand(key, option string) (BatchCommand, error) {
-	if option == "" {
-		return BatchCommand{}, invalid("key", "must not be empty")
-	}
-	return BatchCommand{Key: key, Method: "user.option.get", Params: map[string]string{"option": option}}, nil
-}
-
-// AddCommand is the batch form of [UserFieldTypeService.Add], validated the same way.
-func (s *UserFieldTypeService) AddCommand(key string, t UserFieldType) (BatchCommand, error) {
-	if err := t.validate(); err != nil {
-		return BatchCommand{}, err
-	}
-	return BatchCommand{Key: key, Method: "userfieldtype.add", Params: t.addParams()}, nil
-}
-
-// UpdateCommand is the batch form of [UserFieldTypeService.Update], validated the same way.
-func (s *UserFieldTypeService) UpdateCommand(key string, t UserFieldType) (BatchCommand, error) {
-	if err := t.validate(); err != nil {
-		return BatchCommand{}, err
-	}
-	return BatchCommand{Key: key, Method: "userfieldtype.update", Params: t.params()}, nil
-}
-
-// DeleteCommand is the batch form of [UserFieldTypeService.Delete].
-func (s *UserFieldTypeService) DeleteCommand(key, userTypeID string) (BatchCommand, error) {
-	if err := validateUserTypeID(userTypeID); err != nil {
-		return BatchCommand{}, err
-	}
-	return BatchCommand{Key: key, Method: "userfieldtype.delete", Params: map[string]string{"USER_TYPE_ID": userTypeID}}, nil
-}

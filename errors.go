@@ -191,7 +191,13 @@ func (e *APIError) Is(target error) bool {
 
 func (e *APIError) sentinel() error {
 	if e.Code != "" {
-		return codeSentinels[strings.ToUpper(e.Code)]
+		code := strings.ToUpper(e.Code)
+		// OAuth's invalid_request (a malformed grant) is not REST's INVALID_REQUEST (a
+		// webhook over plain HTTP): only the REST answer means https is required.
+		if code == "INVALID_REQUEST" && strings.HasPrefix(e.Method, "oauth/") {
+			return nil
+		}
+		return codeSentinels[code]
 	}
 	return descriptionSentinels[strings.ToLower(strings.TrimSpace(e.Description))]
 }

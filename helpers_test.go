@@ -136,3 +136,12 @@ func requireNoSecret(t *testing.T, s string) {
 	}
 	require.False(t, strings.Contains(s, "s3cr3t"), "secret fragment in %q", s)
 }
+
+// jsonDecode decodes a request's JSON body.
+func jsonDecode(req *http.Request, v any) error {
+	data, err := io.ReadAll(req.Body)
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(data, v)
+}

@@ -47,7 +47,8 @@ func (s *UserFieldTypeService) List(ctx context.Context) ([]UserFieldType, error
 	var all []UserFieldType
 	start := 0
 	for {
-		env, err := s.c.do(ctx, "userfieldtype.list", map[string]int{"start": start})
+		ans, err := s.c.do(ctx, "userfieldtype.list", map[string]int{"start": start}, callOptions{})
+		env := ans.env
 		if err != nil {
 			return nil, err
 		}
@@ -147,4 +148,28 @@ func validateHandler(handler string) error {
 		return invalid(field, "must be an absolute http or https URL with a host")
 	}
 	return nil
+}
+
+// AddCommand is the batch form of [UserFieldTypeService.Add], validated the same way.
+func (s *UserFieldTypeService) AddCommand(key string, t UserFieldType) (BatchCommand, error) {
+	if err := t.validate(); err != nil {
+		return BatchCommand{}, err
+	}
+	return BatchCommand{Key: key, Method: "userfieldtype.add", Params: t.addParams()}, nil
+}
+
+// UpdateCommand is the batch form of [UserFieldTypeService.Update], validated the same way.
+func (s *UserFieldTypeService) UpdateCommand(key string, t UserFieldType) (BatchCommand, error) {
+	if err := t.validate(); err != nil {
+		return BatchCommand{}, err
+	}
+	return BatchCommand{Key: key, Method: "userfieldtype.update", Params: t.params()}, nil
+}
+
+// DeleteCommand is the batch form of [UserFieldTypeService.Delete].
+func (s *UserFieldTypeService) DeleteCommand(key, userTypeID string) (BatchCommand, error) {
+	if err := validateUserTypeID(userTypeID); err != nil {
+		return BatchCommand{}, err
+	}
+	return BatchCommand{Key: key, Method: "userfieldtype.delete", Params: map[string]string{"USER_TYPE_ID": userTypeID}}, nil
 }

@@ -30,21 +30,24 @@ func (s *UserOptionService) Get(ctx context.Context, key string, dst any) (found
 	if key == "" {
 		return false, invalid("key", "must not be empty")
 	}
-	env, err := s.c.do(ctx, "user.option.get", map[string]string{"option": key})
-	if err != nil || string(env.Result) == "null" {
+	if err := checkResult("dst", dst); err != nil {
 		return false, err
 	}
-	return true, decodeResult("user.option.get", env.Result, dst)
+	ans, err := s.c.do(ctx, "user.option.get", map[string]string{"option": key}, callOptions{})
+	if err != nil || string(ans.env.Result) == "null" {
+		return false, err
+	}
+	return true, decodeResult("user.option.get", ans.env.Result, dst)
 }
 
 // GetAll returns every stored key with its raw JSON value (user.option.get without
 // "option"); an empty, non-nil map when nothing is stored.
 func (s *UserOptionService) GetAll(ctx context.Context) (map[string]json.RawMessage, error) {
-	env, err := s.c.do(ctx, "user.option.get", nil)
+	ans, err := s.c.do(ctx, "user.option.get", nil, callOptions{})
 	if err != nil {
 		return nil, err
 	}
-	all := envelope.Sections(env.Result)
+	all := envelope.Sections(ans.env.Result)
 	if all == nil {
 		all = map[string]json.RawMessage{}
 	}
@@ -61,4 +64,21 @@ func validateOptions(options map[string]any) error {
 		}
 	}
 	return nil
+}
+
+// SetCommand is the batch form of [UserOptionService.Set], validated the same way.
+func (s *UserOptionService) SetCommand(key string, options map[string]any) (BatchCommand, error) {
+	if err := validateOptions(options); err != nil {
+		return BatchCommand{}, err
+	}
+	return BatchCommand{Key: key, Method: "user.option.set", Params: map[string]any{"options": options}}, nil
+}
+
+// GetCommand is the batch form of [UserOptionService.Get]: its result is the raw value,
+// or null when the key is absent.
+func (s *UserOptionService) GetCommand(key, option string) (BatchCommand, error) {
+	if option == "" {
+		return BatchCommand{}, invalid("key", "must not be empty")
+	}
+	return BatchCommand{Key: key, Method: "user.option.get", Params: map[string]string{"option": option}}, nil
 }

@@ -343,10 +343,11 @@ func URL(u *url.URL, secrets ...string) *url.URL {
 	return &c
 }
 
-// maxSecrets bounds a Secrets set. OAuth tokens rotate (access tokens
+// maxSecrets bounds the rotating part of a Secrets set (512 entries: about ten days of
+// hourly pairs, long after they expired). OAuth tokens rotate (access tokens
 // hourly), so a long-running client would otherwise grow the set forever;
 // the oldest entries are long expired by the time they are dropped.
-const maxSecrets = 4096
+const maxSecrets = 512
 
 // Secrets is a concurrency-safe set of literal secrets that grows over
 // time: OAuth tokens rotate, and the client adds each new access and
@@ -356,20 +357,35 @@ const maxSecrets = 4096
 // Adds are rare and String is frequent, so Add rebuilds an immutable
 // snapshot (list and compiled replacer) and String only reads it.
 type Secrets struct {
-	mu   sync.RWMutex
-	list []string          // immutable once published; Add replaces it
-	rep  *strings.Replacer // compiled from list; nil when list is empty
+	mu     sync.RWMutex
+	pinned []string          // long-lived secrets (a client secret, a webhook code): never dropped
+	list   []string          // immutable once published; Add replaces it
+	rep    *strings.Replacer // compiled from pinned and list; nil when both are empty
+}
+
+// AddPinned adds secrets that live as long as the set: unlike those added with Add,
+// they are never dropped to make room, however many others come after them.
+func (s *Secrets) AddPinned(secrets ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, sec := range secrets {
+		if len(sec) < minLiteral || contains(s.pinned, sec) {
+			continue
+		}
+		s.pinned = append(s.pinned[:len(s.pinned):len(s.pinned)], sec)
+	}
+	s.rep = newLiterals(append(append([]string(nil), s.pinned...), s.list...))
 }
 
 // Add adds literal secrets to the set. Values shorter than 4 bytes and
-// duplicates are ignored. When the set exceeds 4096 entries the oldest are
+// duplicates are ignored. When the set exceeds maxSecrets entries the oldest are
 // dropped.
 func (s *Secrets) Add(secrets ...string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var next []string
 	for _, sec := range secrets {
-		if len(sec) < minLiteral || contains(s.list, sec) || contains(next, sec) {
+		if len(sec) < minLiteral || contains(s.list, sec) || contains(next, sec) || contains(s.pinned, sec) {
 			continue
 		}
 		next = append(next, sec)
@@ -384,7 +400,7 @@ func (s *Secrets) Add(secrets ...string) {
 		list = list[len(list)-maxSecrets:]
 	}
 	s.list = list
-	s.rep = newLiterals(list)
+	s.rep = newLiterals(append(append([]string(nil), s.pinned...), list...))
 }
 
 func contains(list []string, v string) bool {
@@ -401,7 +417,7 @@ func contains(list []string, v string) bool {
 func (s *Secrets) List() []string {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	return append([]string(nil), s.list...)
+	return append(append([]string(nil), s.pinned...), s.list...)
 }
 
 // String returns text redacted with the patterns of String and every

@@ -237,7 +237,7 @@ func TestSecretsConcurrent(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	assert.Len(t, s.List(), writers*rounds)
+	assert.Len(t, s.List(), min(writers*rounds, maxSecrets))
 	for w := 0; w < writers; w++ {
 		assert.Equal(t, R, s.String(fmt.Sprintf("w%d-token-%04d", w, rounds-1)))
 	}
@@ -355,4 +355,19 @@ func BenchmarkString(b *testing.B) {
 			}
 		})
 	}
+}
+
+// Pinned secrets (a client secret, a webhook code) are never dropped, however many
+// rotating ones come after them.
+func TestPinnedSecretsSurviveRotation(t *testing.T) {
+	var s Secrets
+	s.AddPinned("client-secret-0123456789")
+	for i := 0; i < 3*maxSecrets; i++ {
+		s.Add(fmt.Sprintf("rotating-%06d", i))
+	}
+	assert.Equal(t, "x "+R+" y", s.String("x client-secret-0123456789 y"))
+	assert.Equal(t, "x rotating-000000 y", s.String("x rotating-000000 y"), "the oldest rotating one is gone")
+	assert.Len(t, s.List(), maxSecrets+1)
+	s.Add("client-secret-0123456789") // already pinned: not added twice
+	assert.Len(t, s.List(), maxSecrets+1)
 }

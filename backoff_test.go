@@ -1,4 +1,4 @@
-package backoff
+package bitrix24
 
 import (
 	"context"
@@ -15,7 +15,7 @@ func constRnd(v float64) func() float64 { return func() float64 { return v } }
 
 // nominal is the reference model: min*2^(attempt-1) capped at max, computed
 // with big-enough arithmetic to be obviously right.
-func nominal(attempt int, minDelay, maxDelay time.Duration) time.Duration {
+func nominalDelay(attempt int, minDelay, maxDelay time.Duration) time.Duration {
 	if attempt < 1 {
 		attempt = 1
 	}
@@ -41,10 +41,10 @@ func TestDelayBounds(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			for attempt := 1; attempt <= 70; attempt++ {
-				n := nominal(attempt, tc.min, tc.max)
+				n := nominalDelay(attempt, tc.min, tc.max)
 				lo := n - n/2
-				dLo := Delay(attempt, tc.min, tc.max, constRnd(0))
-				dHi := Delay(attempt, tc.min, tc.max, constRnd(0.999))
+				dLo := backoffDelay(attempt, tc.min, tc.max, constRnd(0))
+				dHi := backoffDelay(attempt, tc.min, tc.max, constRnd(0.999))
 				assert.Equal(t, lo, dLo, "attempt %d rnd=0", attempt)
 				assert.GreaterOrEqual(t, dHi, lo, "attempt %d", attempt)
 				assert.LessOrEqual(t, dHi, n, "attempt %d", attempt)
@@ -63,7 +63,7 @@ func TestDelayExponential(t *testing.T) {
 	minD, maxD := 100*time.Millisecond, time.Hour
 	want := []time.Duration{50, 100, 200, 400, 800}
 	for i, w := range want {
-		assert.Equal(t, w*time.Millisecond, Delay(i+1, minD, maxD, constRnd(0)), "attempt %d", i+1)
+		assert.Equal(t, w*time.Millisecond, backoffDelay(i+1, minD, maxD, constRnd(0)), "attempt %d", i+1)
 	}
 }
 
@@ -71,7 +71,7 @@ func TestDelayCap(t *testing.T) {
 	t.Parallel()
 	minD, maxD := time.Second, 10*time.Second
 	for _, attempt := range []int{5, 6, 64, 65, 1000, math.MaxInt} {
-		d := Delay(attempt, minD, maxD, constRnd(0.999))
+		d := backoffDelay(attempt, minD, maxD, constRnd(0.999))
 		assert.GreaterOrEqual(t, d, 5*time.Second, "attempt %d", attempt)
 		assert.Less(t, d, 10*time.Second, "attempt %d", attempt)
 	}
@@ -81,22 +81,22 @@ func TestDelayMaxBelowMin(t *testing.T) {
 	t.Parallel()
 	// max < min behaves as max == min: a constant (jittered) delay.
 	for attempt := 1; attempt <= 10; attempt++ {
-		assert.Equal(t, time.Second, Delay(attempt, 2*time.Second, time.Millisecond, constRnd(0)))
+		assert.Equal(t, time.Second, backoffDelay(attempt, 2*time.Second, time.Millisecond, constRnd(0)))
 	}
 }
 
 func TestDelayMinNonPositive(t *testing.T) {
 	t.Parallel()
 	for _, m := range []time.Duration{0, -1, math.MinInt64} {
-		assert.Zero(t, Delay(1, m, time.Second, constRnd(0.5)))
-		assert.Zero(t, Delay(50, m, time.Second, nil))
+		assert.Zero(t, backoffDelay(1, m, time.Second, constRnd(0.5)))
+		assert.Zero(t, backoffDelay(50, m, time.Second, nil))
 	}
 }
 
 func TestDelayAttemptBelowOne(t *testing.T) {
 	t.Parallel()
 	for _, a := range []int{0, -1, math.MinInt} {
-		assert.Equal(t, 50*time.Millisecond, Delay(a, 100*time.Millisecond, time.Second, constRnd(0)))
+		assert.Equal(t, 50*time.Millisecond, backoffDelay(a, 100*time.Millisecond, time.Second, constRnd(0)))
 	}
 }
 
@@ -104,7 +104,7 @@ func TestDelayBadRandomSource(t *testing.T) {
 	t.Parallel()
 	minD, maxD := time.Second, time.Second
 	for _, r := range []float64{-1, 1, 2, math.NaN(), math.Inf(1), math.Inf(-1)} {
-		d := Delay(1, minD, maxD, constRnd(r))
+		d := backoffDelay(1, minD, maxD, constRnd(r))
 		assert.GreaterOrEqual(t, d, 500*time.Millisecond, "rnd=%v", r)
 		assert.Less(t, d, time.Second, "rnd=%v", r)
 	}
@@ -113,7 +113,7 @@ func TestDelayBadRandomSource(t *testing.T) {
 func TestDelayDefaultRandom(t *testing.T) {
 	t.Parallel()
 	for i := 0; i < 1000; i++ {
-		d := Delay(3, time.Second, time.Minute, nil)
+		d := backoffDelay(3, time.Second, time.Minute, nil)
 		require.GreaterOrEqual(t, d, 2*time.Second)
 		require.Less(t, d, 4*time.Second)
 	}
@@ -121,25 +121,25 @@ func TestDelayDefaultRandom(t *testing.T) {
 
 func TestSleepZero(t *testing.T) {
 	t.Parallel()
-	require.NoError(t, Sleep(context.Background(), 0))
-	require.NoError(t, Sleep(context.Background(), -time.Second))
+	require.NoError(t, sleepCtx(context.Background(), 0))
+	require.NoError(t, sleepCtx(context.Background(), -time.Second))
 
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	require.ErrorIs(t, Sleep(ctx, 0), context.Canceled)
-	require.ErrorIs(t, Sleep(ctx, time.Hour), context.Canceled)
+	require.ErrorIs(t, sleepCtx(ctx, 0), context.Canceled)
+	require.ErrorIs(t, sleepCtx(ctx, time.Hour), context.Canceled)
 }
 
 func TestSleepElapses(t *testing.T) {
 	t.Parallel()
-	require.NoError(t, Sleep(context.Background(), time.Millisecond))
+	require.NoError(t, sleepCtx(context.Background(), time.Millisecond))
 }
 
 func TestSleepCancelIsPrompt(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- Sleep(ctx, time.Hour) }()
+	go func() { done <- sleepCtx(ctx, time.Hour) }()
 	cancel()
 	select {
 	case err := <-done:
@@ -153,6 +153,6 @@ func TestSleepDeadline(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Millisecond)
 	defer cancel()
-	err := Sleep(ctx, time.Hour)
+	err := sleepCtx(ctx, time.Hour)
 	require.True(t, errors.Is(err, context.DeadlineExceeded), "got %v", err)
 }

@@ -1,0 +1,169 @@
+package bitrix24
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gofrs/flock"
+)
+
+// FileTokenStore keeps each token pair in a JSON file of its own under a directory: for
+// command-line tools and small deployments whose processes share one machine. Files are
+// written atomically (a temporary file, fsync, rename) with mode 0600, and LockToken is
+// an advisory file lock (flock), so a refresh happens once across every process that
+// uses the same directory.
+type FileTokenStore struct {
+	dir string
+}
+
+// NewFileTokenStore returns a store keeping its files under dir, which is created (mode
+// 0700) if it does not exist.
+func NewFileTokenStore(dir string) (*FileTokenStore, error) {
+	if strings.TrimSpace(dir) == "" {
+		return nil, invalid("dir", "must not be empty")
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("bitrix24: token store directory: %w", err)
+	}
+	return &FileTokenStore{dir: dir}, nil
+}
+
+// Path is the file that holds the pair of key. Its name is built from the key alone
+// (never from a token): the member id, escaped, and the user id.
+func (s *FileTokenStore) Path(key TokenKey) string {
+	member := strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' {
+			return r
+		}
+		return '_'
+	}, key.MemberID)
+	if member == "" {
+		member = "_"
+	}
+	return filepath.Join(s.dir, member+"."+strconv.Itoa(key.UserID)+".json")
+}
+
+// storedToken is the file format: every exported field of Token, with the expiry as an
+// RFC 3339 time (omitted when unknown).
+type storedToken struct {
+	AccessToken    string     `json:"access_token"`
+	RefreshToken   string     `json:"refresh_token"`
+	Expiry         *time.Time `json:"expiry,omitempty"`
+	Scope          string     `json:"scope,omitempty"`
+	MemberID       string     `json:"member_id,omitempty"`
+	ClientEndpoint string     `json:"client_endpoint,omitempty"`
+	ServerEndpoint string     `json:"server_endpoint,omitempty"`
+	UserID         int        `json:"user_id,omitempty"`
+}
+
+// Load reads the pair of key, or fails with an error matching [ErrTokenNotFound].
+func (s *FileTokenStore) Load(ctx context.Context, key TokenKey) (Token, error) {
+	if err := ctx.Err(); err != nil {
+		return Token{}, err
+	}
+	data, err := os.ReadFile(s.Path(key))
+	if errors.Is(err, fs.ErrNotExist) {
+		return Token{}, fmt.Errorf("bitrix24: no token pair stored under %v: %w", key, ErrTokenNotFound)
+	}
+	if err != nil {
+		return Token{}, fmt.Errorf("bitrix24: reading the token pair under %v: %w", key, err)
+	}
+	var st storedToken
+	if err := json.Unmarshal(data, &st); err != nil {
+		// The message of a JSON syntax error quotes no input, but say nothing more anyway.
+		return Token{}, fmt.Errorf("bitrix24: the token file of %v is not valid JSON", key)
+	}
+	t := Token{AccessToken: st.AccessToken, RefreshToken: st.RefreshToken, Scope: st.Scope, MemberID: st.MemberID,
+		ClientEndpoint: st.ClientEndpoint, ServerEndpoint: st.ServerEndpoint, UserID: st.UserID}
+	if st.Expiry != nil {
+		t.Expiry = *st.Expiry
+	}
+	return t, nil
+}
+
+// Save writes the pair of key atomically: readers see the old file or the new one,
+// never a part of either, even if the process dies half-way.
+func (s *FileTokenStore) Save(ctx context.Context, key TokenKey, t Token) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	st := storedToken{AccessToken: t.AccessToken, RefreshToken: t.RefreshToken, Scope: t.Scope, MemberID: t.MemberID,
+		ClientEndpoint: t.ClientEndpoint, ServerEndpoint: t.ServerEndpoint, UserID: t.UserID}
+	if !t.Expiry.IsZero() {
+		exp := t.Expiry.UTC()
+		st.Expiry = &exp
+	}
+	data, err := json.MarshalIndent(st, "", "  ")
+	if err != nil {
+		return fmt.Errorf("bitrix24: encoding the token pair: %w", err)
+	}
+	path := s.Path(key)
+	tmp, err := os.CreateTemp(s.dir, filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("bitrix24: saving the token pair under %v: %w", key, err)
+	}
+	defer os.Remove(tmp.Name()) // fails harmlessly once renamed
+	err = tmp.Chmod(0o600)
+	if err == nil {
+		_, err = tmp.Write(append(data, '\n'))
+	}
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), path)
+	}
+	if err != nil {
+		return fmt.Errorf("bitrix24: saving the token pair under %v: %w", key, err)
+	}
+	syncDir(s.dir)
+	return nil
+}
+
+// syncDir makes a rename durable. Not every platform can fsync a directory; the rename
+// itself is atomic all the same.
+func syncDir(dir string) {
+	if d, err := os.Open(dir); err == nil {
+		_ = d.Sync()
+		_ = d.Close()
+	}
+}
+
+// Delete removes the pair of key (an uninstalled portal); a missing file is not an error.
+func (s *FileTokenStore) Delete(ctx context.Context, key TokenKey) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := os.Remove(s.Path(key)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("bitrix24: deleting the token pair under %v: %w", key, err)
+	}
+	return nil
+}
+
+// lockPollInterval is how often a waiter retries a lock another process holds.
+const lockPollInterval = 10 * time.Millisecond
+
+// LockToken takes an exclusive advisory lock on key's lock file, waiting until it holds
+// it or ctx ends. The operating system releases the lock if the process dies.
+func (s *FileTokenStore) LockToken(ctx context.Context, key TokenKey) (func(), error) {
+	fl := flock.New(s.Path(key)+".lock", flock.SetPermissions(0o600))
+	ok, err := fl.TryLockContext(ctx, lockPollInterval)
+	if err != nil || !ok {
+		if err == nil {
+			err = ctx.Err()
+		}
+		return nil, fmt.Errorf("bitrix24: locking the token pair under %v: %w", key, err)
+	}
+	return func() { _ = fl.Unlock() }, nil
+}

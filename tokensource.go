@@ -1,0 +1,391 @@
+package bitrix24
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/b24go/bitrix24/internal/redact"
+)
+
+// expiryMargin is how long before Token.Expiry the token is refreshed proactively, so
+// that a call does not leave with a token that dies on the way.
+const expiryMargin = 30 * time.Second
+
+// proactiveRetryDelay is how long a failed proactive refresh waits before the next try;
+// meanwhile calls use the token that is still valid.
+const proactiveRetryDelay = 5 * time.Second
+
+// tokenSourceConfig is everything a token source needs. It does not know the Client: it
+// gets the token endpoint (which posts through the client's transport), the redaction
+// set and its own deadline.
+type tokenSourceConfig struct {
+	restBase  string
+	endpoint  tokenEndpoint
+	onRefresh func(ctx context.Context, t Token) error
+	store     TokenStore
+	key       TokenKey
+	initial   Token
+	secrets   *redact.Secrets
+	timeout   time.Duration
+}
+
+// tokenSource holds the OAuth pair and keeps it alive: it loads it from the store,
+// refreshes it once for all goroutines (and, through the store's lock, once for all
+// clients and processes sharing the store), and saves every new pair.
+type tokenSource struct {
+	cfg tokenSourceConfig
+
+	mu          sync.Mutex
+	tok         Token
+	loaded      bool      // tok holds the pair (from the config or the store)
+	unsaved     bool      // tok is newer than the store's pair: save it before anything else
+	lastRefresh time.Time // when this source last obtained a new pair
+	notBefore   time.Time // no proactive refresh before this, after one failed
+	inflight    *refreshCall
+	pending     Token  // the new pair while OnTokenRefresh looks at it
+	dead        error  // a refusal that no retry can fix (invalid_grant, invalid_client)
+	deadRefresh string // the refresh token that was refused
+}
+
+// op is what a refreshCall does.
+type op int
+
+const (
+	opLoad      op = iota // read the pair from the store
+	opSave                // save a pair that an earlier Save failed to store
+	opProactive           // refresh a pair that is about to expire
+	opExpired             // refresh after the server answered expired_token
+)
+
+// refreshCall is one operation on the pair that every waiting caller shares.
+type refreshCall struct {
+	op    op
+	stale string // the access token the caller found wanting
+	done  chan struct{}
+	err   error
+}
+
+func newTokenSource(cfg tokenSourceConfig) *tokenSource {
+	if cfg.store != nil && cfg.key == (TokenKey{}) {
+		cfg.key = TokenKey{MemberID: cfg.initial.MemberID}
+	}
+	cfg.secrets.Add(cfg.initial.AccessToken, cfg.initial.RefreshToken)
+	return &tokenSource{cfg: cfg, tok: cfg.initial, loaded: cfg.store == nil}
+}
+
+func (o *tokenSource) endpoint(method string) string { return o.cfg.restBase + method }
+
+// callbackKey marks the context handed to OnTokenRefresh: a call made from inside the
+// callback uses the new pair at once instead of waiting for the refresh that runs it.
+type callbackKey struct{}
+
+// accessToken returns the token to send. Before it, the pair is loaded from the store,
+// a pair the store has not taken yet is saved, and a pair about to expire is refreshed:
+// no call leaves with a token whose successor OnTokenRefresh has not seen.
+func (o *tokenSource) accessToken(ctx context.Context) (string, error) {
+	if ctx.Value(callbackKey{}) == o {
+		o.mu.Lock()
+		defer o.mu.Unlock()
+		return o.pending.AccessToken, nil
+	}
+	for range 4 {
+		o.mu.Lock()
+		call := o.inflight
+		if call == nil {
+			next, needed := o.nextOpLocked()
+			if !needed {
+				tok := o.tok.AccessToken
+				o.mu.Unlock()
+				return tok, nil
+			}
+			call = o.startLocked(next, o.tok.AccessToken)
+		}
+		o.mu.Unlock()
+		if err := waitRefresh(ctx, call); err != nil {
+			if call.op == opProactive {
+				if tok, ok := o.stillValid(); ok {
+					return tok, nil // refresh again later; the pair works until Expiry
+				}
+			}
+			return "", err
+		}
+	}
+	return "", errors.New("bitrix24: the token pair keeps changing; giving up")
+}
+
+// nextOpLocked says what must happen before a call may use the pair.
+func (o *tokenSource) nextOpLocked() (op, bool) {
+	switch {
+	case !o.loaded:
+		return opLoad, true
+	case o.unsaved:
+		return opSave, true
+	case o.expiringLocked():
+		return opProactive, true
+	}
+	return 0, false
+}
+
+// expiringLocked: the expiry is known and near, a refresh can be made, and we neither
+// just refreshed (a server that hands out very short tokens must not make every call
+// refresh) nor just failed to.
+func (o *tokenSource) expiringLocked() bool {
+	if o.tok.Expiry.IsZero() || (o.tok.RefreshToken == "" && o.cfg.store == nil) {
+		return false
+	}
+	now := time.Now()
+	return !now.Add(expiryMargin).Before(o.tok.Expiry) && now.Sub(o.lastRefresh) > expiryMargin && !now.Before(o.notBefore)
+}
+
+func (o *tokenSource) stillValid() (string, bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.tok.AccessToken, o.tok.AccessToken != "" && time.Now().Before(o.tok.Expiry)
+}
+
+// refreshExpired runs after the server answered expired_token for stale.
+func (o *tokenSource) refreshExpired(ctx context.Context, stale string) error {
+	if ctx.Value(callbackKey{}) == o {
+		return fmt.Errorf("bitrix24: a call made from OnTokenRefresh got expired_token for the new pair: %w", ErrExpiredToken)
+	}
+	for range 4 {
+		o.mu.Lock()
+		if o.inflight == nil && o.tok.AccessToken != stale {
+			o.mu.Unlock() // another caller already refreshed: replay with the new token
+			return nil
+		}
+		call := o.inflight
+		if call == nil {
+			call = o.startLocked(opExpired, stale)
+		}
+		o.mu.Unlock()
+		if err := waitRefresh(ctx, call); err != nil && call.op == opExpired {
+			return err
+		}
+	}
+	return errors.New("bitrix24: the token pair keeps changing; giving up")
+}
+
+// startLocked starts an operation. It runs detached from the caller's cancellation (its
+// result is shared) and bounded by its own deadline.
+func (o *tokenSource) startLocked(kind op, stale string) *refreshCall {
+	call := &refreshCall{op: kind, stale: stale, done: make(chan struct{})}
+	o.inflight = call
+	go o.run(call)
+	return call
+}
+
+func waitRefresh(ctx context.Context, call *refreshCall) error {
+	select {
+	case <-call.done:
+		return call.err
+	case <-ctx.Done():
+		return fmt.Errorf("bitrix24: waiting for the token refresh: %w", ctx.Err())
+	}
+}
+
+func (o *tokenSource) run(call *refreshCall) {
+	ctx, cancel := context.WithTimeout(context.Background(), o.cfg.timeout)
+	defer cancel()
+	err := o.perform(ctx, call)
+	o.mu.Lock()
+	o.inflight = nil
+	if err != nil && call.op == opProactive {
+		o.notBefore = time.Now().Add(proactiveRetryDelay)
+	}
+	o.mu.Unlock()
+	call.err = cleanError(o.cfg.secrets, err)
+	close(call.done)
+}
+
+// perform runs one operation; a panic in the store or the callback becomes its error.
+func (o *tokenSource) perform(ctx context.Context, call *refreshCall) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("bitrix24: token refresh: panic: %v", r)
+		}
+	}()
+	switch call.op {
+	case opLoad:
+		return o.load(ctx)
+	case opSave:
+		o.mu.Lock()
+		tok := o.tok
+		o.mu.Unlock()
+		if err := o.cfg.store.Save(ctx, o.cfg.key, tok); err != nil {
+			return fmt.Errorf("bitrix24: saving the token pair under %v: %w", o.cfg.key, err)
+		}
+		o.mu.Lock()
+		o.unsaved = o.tok.AccessToken != tok.AccessToken
+		o.mu.Unlock()
+		return nil
+	}
+	return o.refresh(ctx, call)
+}
+
+// load reads the pair from the store; a store without one is seeded with the pair of
+// the configuration, if it has one.
+func (o *tokenSource) load(ctx context.Context) error {
+	stored, err := o.cfg.store.Load(ctx, o.cfg.key)
+	switch {
+	case err == nil && stored.AccessToken != "":
+		o.adopt(stored)
+		return nil
+	case err != nil && !errors.Is(err, ErrTokenNotFound):
+		return fmt.Errorf("bitrix24: loading the token pair under %v: %w", o.cfg.key, err)
+	case o.cfg.initial.AccessToken == "":
+		return fmt.Errorf("bitrix24: no token pair stored under %v, and OAuthConfig.Token is empty: %w", o.cfg.key, ErrTokenNotFound)
+	}
+	if err := o.cfg.store.Save(ctx, o.cfg.key, o.cfg.initial); err != nil {
+		return fmt.Errorf("bitrix24: saving the token pair under %v: %w", o.cfg.key, err)
+	}
+	o.adopt(o.cfg.initial)
+	return nil
+}
+
+// adopt makes t the current pair without a refresh: it came from the store.
+func (o *tokenSource) adopt(t Token) {
+	o.cfg.secrets.Add(t.AccessToken, t.RefreshToken)
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.tok, o.loaded, o.unsaved = t, true, false
+}
+
+// refresh obtains a new pair, under the store's lock when it has one. With a store, the
+// pair is re-read first: another client or process may have refreshed it already, and a
+// second refresh would spend a token that is no longer the current one.
+func (o *tokenSource) refresh(ctx context.Context, call *refreshCall) error {
+	if locker, ok := o.cfg.store.(TokenLocker); ok {
+		unlock, err := locker.LockToken(ctx, o.cfg.key)
+		if err != nil {
+			return fmt.Errorf("bitrix24: locking the token pair under %v: %w", o.cfg.key, err)
+		}
+		defer unlock()
+	}
+	o.mu.Lock()
+	current := o.tok
+	o.mu.Unlock()
+	if o.cfg.store != nil {
+		stored, err := o.cfg.store.Load(ctx, o.cfg.key)
+		switch {
+		case err == nil && stored.AccessToken != "" && stored.AccessToken != call.stale &&
+			!(call.op == opProactive && nearExpiry(stored)):
+			o.adopt(stored) // someone else refreshed
+			return nil
+		case err == nil && stored.RefreshToken != "":
+			current = stored
+		case err != nil && !errors.Is(err, ErrTokenNotFound):
+			return fmt.Errorf("bitrix24: loading the token pair under %v: %w", o.cfg.key, err)
+		}
+	}
+	if current.RefreshToken == "" {
+		return fmt.Errorf("bitrix24: the access token expired and the pair has no refresh token: %w", ErrExpiredToken)
+	}
+	o.mu.Lock()
+	dead := o.dead
+	if dead != nil && o.deadRefresh != current.RefreshToken {
+		dead = nil // a new pair arrived (through the store): worth a try
+	}
+	o.mu.Unlock()
+	if dead != nil {
+		return dead
+	}
+	tok, err := o.cfg.endpoint.refresh(ctx, current.RefreshToken)
+	if err != nil {
+		return o.refused(ctx, current, err)
+	}
+	fillFrom(&tok, current)
+	return o.publish(ctx, tok)
+}
+
+// refused handles a failed refresh. invalid_grant may only mean that another client
+// rotated the pair: with a store, the pair it saved is adopted.
+func (o *tokenSource) refused(ctx context.Context, used Token, err error) error {
+	if !errors.Is(err, ErrInvalidGrant) && !errors.Is(err, ErrInvalidClient) {
+		return err
+	}
+	if o.cfg.store != nil && errors.Is(err, ErrInvalidGrant) {
+		if stored, lerr := o.cfg.store.Load(ctx, o.cfg.key); lerr == nil && stored.RefreshToken != used.RefreshToken {
+			o.adopt(stored)
+			return nil
+		}
+	}
+	if errors.Is(err, ErrInvalidGrant) {
+		hint := "the pair was probably rotated by another client or process holding it (share it through OAuthConfig.Store)"
+		if o.cfg.store != nil {
+			hint = "the stored pair is spent or revoked; the application must be authorized again"
+		}
+		err = fmt.Errorf("bitrix24: refreshing the token pair: %s: %w", hint, err)
+	}
+	o.mu.Lock()
+	o.dead, o.deadRefresh = err, used.RefreshToken
+	o.mu.Unlock()
+	return err
+}
+
+// publish saves the new pair, shows it to OnTokenRefresh, then makes it current. The old
+// refresh token is spent, so the pair is kept even when saving or the callback fails;
+// a failed save is tried again before the next call.
+func (o *tokenSource) publish(ctx context.Context, tok Token) error {
+	o.cfg.secrets.Add(tok.AccessToken, tok.RefreshToken)
+	var saveErr, cbErr error
+	if o.cfg.store != nil {
+		if err := o.cfg.store.Save(ctx, o.cfg.key, tok); err != nil {
+			saveErr = fmt.Errorf("bitrix24: saving the refreshed token pair under %v (kept in memory; saving again on the next call): %w", o.cfg.key, err)
+		}
+	}
+	if o.cfg.onRefresh != nil {
+		cbErr = o.callback(ctx, tok)
+	}
+	o.mu.Lock()
+	o.tok, o.loaded, o.unsaved = tok, true, saveErr != nil
+	o.lastRefresh, o.notBefore = time.Now(), time.Time{}
+	o.pending = Token{}
+	o.dead = nil
+	o.mu.Unlock()
+	return errors.Join(saveErr, cbErr)
+}
+
+// callback runs OnTokenRefresh. A call it makes through the client uses the new pair
+// (see accessToken); a panic becomes an error.
+func (o *tokenSource) callback(ctx context.Context, tok Token) (err error) {
+	o.mu.Lock()
+	o.pending = tok
+	o.mu.Unlock()
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("bitrix24: OnTokenRefresh panicked: %v", r)
+		}
+	}()
+	if herr := o.cfg.onRefresh(context.WithValue(ctx, callbackKey{}, o), tok); herr != nil {
+		return fmt.Errorf("bitrix24: OnTokenRefresh: %w", herr)
+	}
+	return nil
+}
+
+// nearExpiry: a stored pair that would itself need a proactive refresh.
+func nearExpiry(t Token) bool {
+	return !t.Expiry.IsZero() && !time.Now().Add(expiryMargin).Before(t.Expiry)
+}
+
+// fillFrom completes a refreshed pair with what the token endpoint may leave out.
+func fillFrom(t *Token, old Token) {
+	if t.MemberID == "" {
+		t.MemberID = old.MemberID
+	}
+	if t.ClientEndpoint == "" {
+		t.ClientEndpoint = old.ClientEndpoint
+	}
+	if t.ServerEndpoint == "" {
+		t.ServerEndpoint = old.ServerEndpoint
+	}
+	if t.UserID == 0 {
+		t.UserID = old.UserID
+	}
+	if t.Scope == "" {
+		t.Scope = old.Scope
+	}
+}
