@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/b24go/bitrix24"
 	"github.com/b24go/bitrix24/bitrix24redis"
+	"github.com/b24go/bitrix24/bitrix24test"
 )
 
 // The interfaces the root client uses.
@@ -240,4 +242,46 @@ func ExampleNewTokenStore_keyNames() {
 	// Output:
 	// myapp:token:b2fa23da85e03f943d04a7958d189655:0
 	// myapp:lock:b2fa23da85e03f943d04a7958d189655:0
+}
+
+// Four clients, each on its own Redis connection as four processes would be, share an
+// expired pair through the store: one refresh, every call succeeds, the store holds the
+// portal's current pair.
+func TestTokenStoreSharedRefresh(t *testing.T) {
+	r := startRedis(t)
+	srv := bitrix24test.NewServer(bitrix24test.WithRateLimit(0, 0))
+	t.Cleanup(srv.Close)
+	cfg := srv.OAuthConfig()
+	key := bitrix24.TokenKey{MemberID: srv.MemberID()}
+	if err := bitrix24redis.NewTokenStore(r.client(t), "b24:").Save(context.Background(), key, cfg.Token); err != nil {
+		t.Fatal(err)
+	}
+	srv.ExpireAccessToken()
+	var wg sync.WaitGroup
+	for range 4 {
+		c, err := bitrix24.NewOAuthClient(bitrix24.OAuthConfig{
+			PortalURL: cfg.PortalURL, ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret, TokenURL: cfg.TokenURL,
+			Store: bitrix24redis.NewTokenStore(r.client(t), "b24:"), StoreKey: key,
+		}, bitrix24.WithHTTPClient(srv.Client()), bitrix24.WithRateLimit(0, 0))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range 8 {
+			wg.Go(func() {
+				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+				defer cancel()
+				if err := c.Call(ctx, "server.time", nil, nil); err != nil {
+					t.Errorf("Call: %v", err)
+				}
+			})
+		}
+	}
+	wg.Wait()
+	if n := srv.Refreshes(); n != 1 {
+		t.Errorf("%d refreshes, want 1", n)
+	}
+	stored, err := bitrix24redis.NewTokenStore(r.client(t), "b24:").Load(context.Background(), key)
+	if err != nil || stored.RefreshToken != srv.Token().RefreshToken {
+		t.Errorf("the store does not hold the current pair (%v)", err)
+	}
 }
