@@ -12,6 +12,9 @@
 // an error within the context's deadline (or go-redis's dial and read timeouts), never
 // hang and never report success.
 //
+// It needs Redis 5 or newer (its Lua scripts read TIME before they write), or a server
+// that speaks the same protocol and scripting (Valkey, KeyDB, miniredis in tests).
+//
 // The package is a module of its own (github.com/b24go/bitrix24/bitrix24redis) so that
 // the root module does not depend on go-redis.
 package bitrix24redis
