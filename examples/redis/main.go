@@ -155,15 +155,21 @@ func run(ctx context.Context) error {
 		// The access token expires: all three clients notice, one of them refreshes under
 		// the store's lock, the others adopt the pair it saved.
 		p.fake.ExpireAccessToken()
+		errs := make(chan error, len(clients))
 		for _, c := range clients {
-			wg.Go(func() {
-				if err := c.Call(ctx, "server.time", nil, nil); err != nil {
-					fmt.Println("call:", err)
-				}
-			})
+			wg.Go(func() { errs <- c.Call(ctx, "server.time", nil, nil) })
 		}
 		wg.Wait()
+		close(errs)
+		for err := range errs {
+			if err != nil {
+				return err
+			}
+		}
 		fmt.Println("refreshes after the token expired:", p.fake.Refreshes())
+		if n := p.fake.Refreshes(); n != 1 {
+			return fmt.Errorf("%d refreshes, want 1", n)
+		}
 	}
 	t, err := store.Load(ctx, key)
 	if err != nil {
