@@ -43,6 +43,7 @@ type options struct {
 	logger          *slog.Logger
 	allowHTTP       bool
 	maxResponseSize int64
+	autoBatchWait   time.Duration // 0: auto-batching off
 	err             error
 }
 
@@ -67,13 +68,7 @@ func (o *options) fail(field, rule string) {
 // WithHTTPClient sends requests through a copy of hc: its transport, TLS roots and proxy
 // are used; hc itself is never modified.
 func WithHTTPClient(hc *http.Client) Option {
-	return func(o *options) {
-		if hc == nil {
-			o.fail("WithHTTPClient", "must not be nil")
-			return
-		}
-		o.httpClient = hc
-	}
+	return setNonNil("WithHTTPClient", hc, func(o *options) { o.httpClient = hc })
 }
 
 // WithTimeout bounds each HTTP attempt (default [DefaultTimeout]). The context passed to
@@ -145,12 +140,17 @@ func WithLimiter(l Limiter) Option {
 // WithLogger sends debug records of each attempt (method, status, duration, error) and
 // the HTTP library's warnings to l. Secrets are redacted. The default discards.
 func WithLogger(l *slog.Logger) Option {
+	return setNonNil("WithLogger", l, func(o *options) { o.logger = l })
+}
+
+// setNonNil is an option that refuses a nil value and otherwise applies set.
+func setNonNil[T any](name string, v *T, set func(*options)) Option {
 	return func(o *options) {
-		if l == nil {
-			o.fail("WithLogger", "must not be nil")
+		if v == nil {
+			o.fail(name, "must not be nil")
 			return
 		}
-		o.logger = l
+		set(o)
 	}
 }
 
@@ -169,6 +169,26 @@ func WithMaxResponseSize(n int64) Option {
 			return
 		}
 		o.maxResponseSize = n
+	}
+}
+
+// WithAutoBatch coalesces concurrent calls that are safe to batch into batch requests of
+// up to 50 commands: each such call is held at most maxWait to gather others, and a batch
+// goes out as soon as it holds 50 commands or its first call has waited maxWait.
+//
+// A call qualifies when it is safe to repeat (idempotent per the README's retry table, or
+// marked [WithIdempotent]), may run inside a batch, and has params that a query string
+// carries unchanged: strings, in maps and lists. Everything else is sent as before. Each
+// caller gets its own result or error; a failure of the batch request as a whole reaches
+// every caller in it, after the usual retries. maxWait 0 turns the option off (the
+// default); it must not exceed [MaxAutoBatchWait]. See [Client.AutoBatchStats].
+func WithAutoBatch(maxWait time.Duration) Option {
+	return func(o *options) {
+		if maxWait < 0 || maxWait > MaxAutoBatchWait {
+			o.fail("WithAutoBatch", "maxWait must be between 0 (off) and "+MaxAutoBatchWait.String())
+			return
+		}
+		o.autoBatchWait = maxWait
 	}
 }
 

@@ -40,6 +40,15 @@ const (
 	callsEach  = 10 // per goroutine: 320 calls in all
 )
 
+// callsPerGoroutine is callsEach, or 2 with -short (CI's smoke run: the calls then fit in
+// the burst and the wall-time ratio means nothing).
+func callsPerGoroutine() int {
+	if testing.Short() {
+		return 2
+	}
+	return callsEach
+}
+
 // helperSpec tells a child what to do.
 type helperSpec struct {
 	Mode         string // "shared", "inprocess", "refresh", "outage"
@@ -298,15 +307,16 @@ func sum(rs []helperResult) totals {
 // the portal's own capacity, burst at once and then benchRate per second.
 func pacingBench(b *testing.B, mode string) {
 	r := startRedis(b)
-	total := procs * goroutines * callsEach
-	ideal := time.Duration(float64(total-benchBurst) / benchRate * float64(time.Second))
+	calls := callsPerGoroutine()
+	total := procs * goroutines * calls
+	ideal := time.Duration(float64(max(total-benchBurst, 1)) / benchRate * float64(time.Second))
 	var refusals, failed int
 	var wall time.Duration
 	for range b.N {
 		srv := bitrix24test.NewServer(bitrix24test.WithRateLimit(benchRate, benchBurst), bitrix24test.WithPlainHTTP())
 		cfg := srv.OAuthConfig()
 		rs := runChildren(b, helperSpec{Mode: mode, Redis: r.Addr, Portal: srv.URL, ClientID: cfg.ClientID,
-			ClientSecret: cfg.ClientSecret, MemberID: srv.MemberID(), Token: cfg.Token, Calls: callsEach}, nil)
+			ClientSecret: cfg.ClientSecret, MemberID: srv.MemberID(), Token: cfg.Token, Calls: calls}, nil)
 		tot := sum(rs)
 		refusals, failed, wall = srv.QueryLimitRefusals(), tot.failed, tot.wall
 		if tot.ok+tot.failed != total {
@@ -366,7 +376,10 @@ func BenchmarkMultiProcessSharedRefresh(b *testing.B) {
 // through the store and its lock): every call returns, with an error or a result, none
 // hangs, and the pair the portal considers current is held by a process at the end.
 func BenchmarkMultiProcessRedisKilled(b *testing.B) {
-	const runFor = 4 * time.Second
+	runFor := 4 * time.Second
+	if testing.Short() {
+		runFor = 2 * time.Second
+	}
 	var tot totals
 	var lost bool
 	var refreshes int
@@ -383,7 +396,7 @@ func BenchmarkMultiProcessRedisKilled(b *testing.B) {
 			for i := range int(runFor / (300 * time.Millisecond)) {
 				time.Sleep(300 * time.Millisecond)
 				srv.ExpireAccessToken()
-				if i == 5 {
+				if i == int(runFor/(600*time.Millisecond))-1 { // about half way: 1.8 s into 4 s
 					r.Kill()
 				}
 			}
