@@ -1,0 +1,126 @@
+package bitrix24redis
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	mrand "math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/b24go/bitrix24"
+	"github.com/redis/go-redis/v9"
+)
+
+// unlockScript deletes the lock only if it still holds this holder's value: a holder whose
+// lease ran out must not free the lock that another holder took since.
+var unlockScript = redis.NewScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+`)
+
+// renewScript extends the lease (ARGV[2] ms) only if the lock still holds ARGV[1].
+var renewScript = redis.NewScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0
+`)
+
+// Polling bounds while another holder has the lock: short first (a refresh takes a
+// round trip to the token endpoint), never slower than lockPollMax.
+const (
+	lockPollMin = 5 * time.Millisecond
+	lockPollMax = 100 * time.Millisecond
+	// unlockTimeout bounds the release; if Redis cannot be reached the lease frees the
+	// lock anyway.
+	unlockTimeout = 2 * time.Second
+)
+
+// LockToken waits until it holds key's lock or ctx ends, and returns the function that
+// releases it (safe to call more than once).
+//
+// The lock is SET NX PX with a random value under [TokenStore.LockKeyName]: a lease that a
+// goroutine renews every third of the lease while the lock is held, so a lock whose holder
+// died frees itself within one lease ([DefaultLockLease] unless [TokenStore.WithLockLease]).
+// unlock deletes the lock only if it still holds this holder's value (compare-and-delete
+// in one Lua script). When Redis cannot be reached LockToken returns an error at once.
+func (s *TokenStore) LockToken(ctx context.Context, key bitrix24.TokenKey) (func(), error) {
+	if err := s.check(ctx); err != nil {
+		return nil, err
+	}
+	name := s.LockKeyName(key)
+	value := rand.Text()
+	poll := lockPollMin
+	for {
+		_, err := bounded(ctx, func(ctx context.Context) (any, error) {
+			return s.rdb.Do(ctx, "SET", name, value, "NX", "PX", s.lease.Milliseconds()).Result()
+		}, func(_ any, err error) {
+			if err == nil { // took the lock after the caller gave up: free it
+				s.unlock(name, value)
+			}
+		})
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, redis.Nil) {
+			return nil, s.fail(ctx, "locking", key, err)
+		}
+		// Held by someone else: wait a little, with jitter so that waiters in several
+		// processes do not poll in step.
+		d := poll/2 + time.Duration(mrand.Int64N(int64(poll)))
+		t := time.NewTimer(d)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, fmt.Errorf("bitrix24redis: waiting for the lock of %v: %w", key, ctx.Err())
+		case <-t.C:
+		}
+		poll = min(2*poll, lockPollMax)
+	}
+	return s.hold(name, value), nil
+}
+
+// hold renews the lease of a held lock until the returned unlock is called.
+func (s *TokenStore) hold(name, value string) func() {
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	every := s.lease / 3
+	go func() {
+		defer close(done)
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), every)
+			n, err := bounded(ctx, func(ctx context.Context) (int64, error) {
+				return renewScript.Run(ctx, s.rdb, []string{name}, value, s.lease.Milliseconds()).Int64()
+			}, nil)
+			cancel()
+			if err == nil && n == 0 {
+				return // the lease ran out and someone else may hold the lock: stop renewing
+			}
+			// On an error keep trying: Redis may be back before the lease runs out.
+		}
+	}()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			close(stop)
+			<-done
+			s.unlock(name, value)
+		})
+	}
+}
+
+// unlock deletes the lock if it still holds value.
+func (s *TokenStore) unlock(name, value string) {
+	ctx, cancel := context.WithTimeout(context.Background(), unlockTimeout)
+	defer cancel()
+	_, _ = bounded(ctx, func(ctx context.Context) (any, error) {
+		return unlockScript.Run(ctx, s.rdb, []string{name}, value).Result()
+	}, nil)
+}
