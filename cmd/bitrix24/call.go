@@ -22,11 +22,14 @@ var knownMethods = []string{
 	"tasks.task.list", "user.get",
 }
 
-func completeMethod(_ *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
-	if len(args) > 0 {
-		return nil, cobra.ShellCompDirectiveNoFileComp
+func completeMethod(_ *cobra.Command, args []string, prefix string) ([]string, cobra.ShellCompDirective) {
+	var out []string
+	for _, m := range knownMethods {
+		if len(args) == 0 && strings.HasPrefix(m, prefix) {
+			out = append(out, m)
+		}
 	}
-	return knownMethods, cobra.ShellCompDirectiveNoFileComp
+	return out, cobra.ShellCompDirectiveNoFileComp
 }
 
 func (a *cli) callCommand() *cobra.Command {

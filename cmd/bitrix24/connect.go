@@ -144,8 +144,9 @@ const (
 	// hookFakeSeedCopy names a file that receives a copy of the token file as seeded,
 	// before any call: a test compares it with the file after the run.
 	hookFakeSeedCopy = "BITRIX24_FAKE_SEED_COPY"
-	// hookFakeFault injects failures: METHOD:KIND[,METHOD:KIND...], KIND an error code
-	// (sent with its usual status), "drop" (the connection closes) or "html" (a 502 page).
+	// hookFakeFault injects failures: METHOD:KIND[:TIMES][,...], KIND an error code
+	// (sent with its usual status, or CODE/STATUS), "drop" (the connection closes) or
+	// "html" (a 502 page); TIMES defaults to more than any retry policy tries.
 	hookFakeFault = "BITRIX24_FAKE_FAULT"
 )
 
@@ -210,11 +211,18 @@ func injectFaults(srv *bitrix24test.Server, spec string) error {
 	if spec == "" {
 		return nil
 	}
-	const times = 100 // more than any retry policy tries
 	for _, item := range strings.Split(spec, ",") {
-		method, kind, ok := strings.Cut(strings.TrimSpace(item), ":")
-		if !ok || method == "" || kind == "" {
-			return fmt.Errorf("%s: %q is not METHOD:KIND", hookFakeFault, item)
+		parts := strings.Split(strings.TrimSpace(item), ":")
+		if len(parts) < 2 || len(parts) > 3 || parts[0] == "" || parts[1] == "" {
+			return fmt.Errorf("%s: %q is not METHOD:KIND[:TIMES]", hookFakeFault, item)
+		}
+		method, kind, times := parts[0], parts[1], 100 // by default more than any retry policy tries
+		if len(parts) == 3 {
+			n, err := strconv.Atoi(parts[2])
+			if err != nil || n < 1 {
+				return fmt.Errorf("%s: bad count in %q", hookFakeFault, item)
+			}
+			times = n
 		}
 		var f bitrix24test.Fault
 		switch kind {

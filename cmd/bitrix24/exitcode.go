@@ -84,10 +84,12 @@ func isAny(err error, targets []error) bool {
 	return false
 }
 
-// isTransport reports a failure to get a Bitrix24 answer at all.
+// isTransport reports a failure to get a Bitrix24 answer at all. (Not any net.Error:
+// a syscall.Errno is one, and a local file's error must not look like the network's.)
 func isTransport(err error) bool {
 	var urlErr *url.Error
-	var netErr net.Error
+	var opErr *net.OpError
+	var dnsErr *net.DNSError
 	return errors.Is(err, bitrix24.ErrUnexpectedResponse) || errors.Is(err, context.DeadlineExceeded) ||
-		errors.As(err, &urlErr) || errors.As(err, &netErr)
+		errors.As(err, &urlErr) || errors.As(err, &opErr) || errors.As(err, &dnsErr)
 }

@@ -37,7 +37,7 @@ type cli struct {
 	getenv         func(string) string
 
 	settings
-	ran  bool               // a command's RunE started: errors before it are usage errors
+	ran  bool                 // a command's RunE started: errors before it are usage errors
 	fake *bitrix24test.Server // the --fake portal, closed when the run ends
 }
 

@@ -77,16 +77,68 @@ func (p *printer) flush() error {
 }
 
 func writeJSONLine(w io.Writer, raw json.RawMessage) error {
-	var buf bytes.Buffer
 	if len(bytes.TrimSpace(raw)) == 0 {
 		raw = json.RawMessage("null")
 	}
-	if err := json.Compact(&buf, raw); err != nil {
+	out, err := normalizeJSON(raw)
+	if err != nil {
 		return fmt.Errorf("printing the answer: %w", err)
 	}
-	buf.WriteByte('\n')
-	_, err := w.Write(buf.Bytes())
+	_, err = w.Write(append(out, '\n'))
 	return err
+}
+
+// normalizeJSON rewrites a JSON value compactly, in the same order, with strings
+// re-encoded the plain way: PHP's "\/" and "\u041f"-style escapes become the characters
+// themselves, so that people and grep read them. Numbers are kept as sent.
+func normalizeJSON(raw []byte) ([]byte, error) {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	type container struct {
+		object bool
+		n      int // members written: keys and values alike in an object
+	}
+	var stack []container
+	for {
+		tok, err := dec.Token()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		if d, ok := tok.(json.Delim); ok && (d == '}' || d == ']') {
+			stack = stack[:len(stack)-1]
+			buf.WriteByte(byte(d))
+			continue
+		}
+		if len(stack) > 0 {
+			top := &stack[len(stack)-1]
+			switch {
+			case top.object && top.n%2 == 1:
+				buf.WriteByte(':')
+			case top.n > 0:
+				buf.WriteByte(',')
+			}
+			top.n++
+		}
+		switch v := tok.(type) {
+		case json.Delim:
+			buf.WriteByte(byte(v))
+			stack = append(stack, container{object: v == '{'})
+		case json.Number:
+			buf.WriteString(v.String())
+		default: // string, bool, nil
+			if err := enc.Encode(v); err != nil {
+				return nil, err
+			}
+			buf.Truncate(buf.Len() - 1) // Encode's newline
+		}
+	}
+	return buf.Bytes(), nil
 }
 
 // writeTable prints a value for people: an object as KEY VALUE lines, a list of objects
