@@ -21,7 +21,8 @@ type BatchCommand struct {
 	// Params is encoded into the command's query string in PHP bracket syntax. It must
 	// encode to a JSON object (a map or struct), or be nil. A value may be a reference
 	// to an earlier command's result, "$result[key][field]", which the server
-	// substitutes; references resolve only within the same chunk of 50 commands.
+	// substitutes; references resolve only within the same chunk of 50 commands, and
+	// Batch refuses one to a command of an earlier chunk or to a later command.
 	Params any
 }
 
@@ -120,6 +121,9 @@ func encodeBatch(cmds []BatchCommand) ([]string, error) {
 		if query != "" {
 			out[i] += "?" + query
 		}
+	}
+	if err := checkBatchRefs(cmds, out); err != nil {
+		return nil, err
 	}
 	return out, nil
 }

@@ -462,7 +462,7 @@ func BenchmarkBatch(b *testing.B) {
 		run := func() {
 			cmds := make([]bitrix24.BatchCommand, n)
 			for i := range cmds {
-				cmd, err := c.UserOption.SetCommand("s"+strconv.Itoa(i), map[string]any{"k" + strconv.Itoa(i): i})
+				cmd, err := c.UserOption.SetCommand("s"+strconv.Itoa(i), map[string]any{"k" + strconv.Itoa(i): strconv.Itoa(i)})
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -483,7 +483,7 @@ func BenchmarkBatch(b *testing.B) {
 		ctx := context.Background()
 		run := func() {
 			for i := range n {
-				if err := c.UserOption.Set(ctx, map[string]any{"k" + strconv.Itoa(i): i}); err != nil {
+				if err := c.UserOption.Set(ctx, map[string]any{"k" + strconv.Itoa(i): strconv.Itoa(i)}); err != nil {
 					b.Fatal(err)
 				}
 			}

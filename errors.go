@@ -23,7 +23,7 @@ var (
 	ErrArgument = errors.New("bitrix24: invalid argument")
 	// ErrNotFound means the entity does not exist: ERROR_NOT_FOUND, NOT_FOUND (and an empty code with "Not found").
 	ErrNotFound = errors.New("bitrix24: not found")
-	// ErrCore means the server failed to store or load: ERROR_CORE (also a duplicate USER_TYPE_ID).
+	// ErrCore means the server failed to store or load: ERROR_CORE (also a USER_TYPE_ID, or a handler URL of the same application, already bound).
 	ErrCore = errors.New("bitrix24: core error")
 	// ErrWrongHandlerURL means a handler URL was refused: ERROR_WRONG_HANDLER_URL, ERROR_UNSUPPORTED_PROTOCOL.
 	ErrWrongHandlerURL = errors.New("bitrix24: wrong handler URL")

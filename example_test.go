@@ -118,7 +118,7 @@ func ExampleClient_Batch() {
 
 	var cmds []bitrix24.BatchCommand
 	for i := 0; i < 120; i++ {
-		cmd, err := client.UserOption.SetCommand(fmt.Sprintf("set%d", i), map[string]any{fmt.Sprintf("k%d", i): i})
+		cmd, err := client.UserOption.SetCommand(fmt.Sprintf("set%d", i), map[string]any{fmt.Sprintf("k%d", i): fmt.Sprint(i)})
 		if err != nil {
 			log.Fatal(err)
 		}

@@ -113,7 +113,7 @@ func TestIntegrationUserFieldTypes(t *testing.T) {
 	require.ErrorIs(t, other.UserFieldType.Delete(ctx, "type002"), bitrix24.ErrNotFound, "only the owner application sees a type")
 
 	err = c.UserFieldType.Add(ctx, bitrix24.UserFieldType{UserTypeID: "nodot", Handler: "https://localhost/uf", Title: "x"})
-	require.ErrorIs(t, err, bitrix24.ErrWrongHandlerURL, "the server wants a dot in the handler's host")
+	require.ErrorIs(t, err, bitrix24.ErrValidation, "the server wants a dot in the handler's host: refused before sending")
 }
 
 func TestIntegrationWebhookIsRefusedForAppMethods(t *testing.T) {

@@ -197,7 +197,7 @@ func TestConcurrentMixedCallsOnOneClient(t *testing.T) {
 			_, err = c.UserFieldType.List(ctx)
 			return err
 		default:
-			cmd, _ := c.UserOption.SetCommand("a", map[string]any{"batch": i})
+			cmd, _ := c.UserOption.SetCommand("a", map[string]any{"batch": fmt.Sprint(i)})
 			_, err := c.Batch(ctx, false, cmd)
 			return err
 		}

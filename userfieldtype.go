@@ -14,6 +14,14 @@ import (
 type UserFieldTypeService service
 
 // UserFieldType is a custom user-field type rendered by the application's handler.
+//
+// Handler is checked as the server checks it before anything is sent: an absolute URL
+// whose scheme is "http" or "https" as written, in lower case (the server compares it
+// case-sensitively: ERROR_UNSUPPORTED_PROTOCOL), and whose host has a dot after its first
+// character ("localhost" and bare names get ERROR_WRONG_HANDLER_URL). What the client
+// cannot know is left to the server: whether this application already bound the same
+// URL to another type (ERROR_CORE on Add), and whether the portal can reach the handler
+// at all (it is loaded by the user's browser, not checked on registration).
 type UserFieldType struct {
 	UserTypeID  string // USER_TYPE_ID: a-z and 0-9 only; unique on the portal
 	Handler     string // HANDLER: absolute http(s) URL the portal loads in an iframe
@@ -22,28 +30,41 @@ type UserFieldType struct {
 	Height      int    // OPTIONS.height in pixels; 0: the standard height (not returned by List)
 }
 
-// Add registers a new type (userfieldtype.add). The id must be unused on the whole
-// portal, by any application: otherwise the answer is ERROR_CORE.
+// Add registers a new type (userfieldtype.add). It fails with [ErrCore] ("Unable to set
+// placement handler: Handler already binded") when the id is already used on the
+// portal, by any application, or when this application already bound the same Handler
+// URL to another type: each type of an application needs its own handler URL.
 func (s *UserFieldTypeService) Add(ctx context.Context, t UserFieldType) error {
+	c, err := clientOf((*service)(s))
+	if err != nil {
+		return err
+	}
 	if err := t.validate(); err != nil {
 		return err
 	}
-	return s.c.Call(ctx, "userfieldtype.add", t.addParams(), nil)
+	return c.Call(ctx, "userfieldtype.add", t.addParams(), nil)
 }
 
 // Update replaces the handler, title, description and height of an existing type of
 // this application (userfieldtype.update); Height 0 restores the standard height.
 // TITLE is always sent: the server fails an update without it after a partial write.
 func (s *UserFieldTypeService) Update(ctx context.Context, t UserFieldType) error {
+	c, err := clientOf((*service)(s))
+	if err != nil {
+		return err
+	}
 	if err := t.validate(); err != nil {
 		return err
 	}
-	return s.c.Call(ctx, "userfieldtype.update", t.params(), nil)
+	return c.Call(ctx, "userfieldtype.update", t.params(), nil)
 }
 
 // List returns every type of this application, following the server's pages of 50
 // (userfieldtype.list). Height is not returned by the server and stays 0.
 func (s *UserFieldTypeService) List(ctx context.Context) ([]UserFieldType, error) {
+	if _, err := clientOf((*service)(s)); err != nil {
+		return nil, err
+	}
 	var all []UserFieldType
 	start := 0
 	for {
@@ -82,10 +103,14 @@ func (s *UserFieldTypeService) List(ctx context.Context) ([]UserFieldType, error
 // Delete removes the type with the given id (userfieldtype.delete). Fields already
 // created with it are left alone by the server.
 func (s *UserFieldTypeService) Delete(ctx context.Context, userTypeID string) error {
+	c, err := clientOf((*service)(s))
+	if err != nil {
+		return err
+	}
 	if err := validateUserTypeID(userTypeID); err != nil {
 		return err
 	}
-	return s.c.Call(ctx, "userfieldtype.delete", map[string]string{"USER_TYPE_ID": userTypeID}, nil)
+	return c.Call(ctx, "userfieldtype.delete", map[string]string{"USER_TYPE_ID": userTypeID}, nil)
 }
 
 func (t UserFieldType) params() map[string]any {
@@ -138,14 +163,24 @@ func validateUserTypeID(id string) error {
 	return nil
 }
 
+// validateHandler is the server's HandlerHelper::checkCallback (reference §6.2): the
+// URL's host must have a '.' after its first character, and its scheme, as written,
+// must be "http" or "https". url.Parse lower-cases the scheme, so it is read from the
+// text itself.
 func validateHandler(handler string) error {
 	const field = "UserFieldType.Handler"
 	if handler == "" {
 		return invalid(field, "is required")
 	}
 	u, err := url.Parse(handler)
-	if err != nil || !u.IsAbs() || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+	if err != nil || !u.IsAbs() || u.Host == "" {
 		return invalid(field, "must be an absolute http or https URL with a host")
+	}
+	if scheme := handler[:len(u.Scheme)]; scheme != "http" && scheme != "https" {
+		return invalid(field, fmt.Sprintf("scheme %q must be http or https, in lower case: the server compares it as written (ERROR_UNSUPPORTED_PROTOCOL)", scheme))
+	}
+	if strings.IndexByte(u.Hostname(), '.') <= 0 {
+		return invalid(field, fmt.Sprintf("host %q must have a dot after its first character, like example.com: the server refuses local and bare names (ERROR_WRONG_HANDLER_URL)", u.Hostname()))
 	}
 	return nil
 }

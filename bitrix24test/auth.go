@@ -150,19 +150,20 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request, body []byte)
 		params[k] = vals.Get(k)
 	}
 
+	entry := &Request{Method: tokenMethod, HTTPMethod: r.Method, Path: r.URL.Path, Header: r.Header.Clone(),
+		Body: body, Params: params}
 	s.mu.Lock()
-	s.record(Request{
-		Method: tokenMethod, HTTPMethod: r.Method, Path: r.URL.Path, Header: r.Header.Clone(),
-		Body: body, Params: params,
-	})
+	s.record(entry)
 	f := s.takeFault(tokenMethod)
 	s.mu.Unlock()
 	if f != nil && !s.applyFault(w, r, f) {
+		s.finishFaulted(entry, f)
 		return
 	}
 
 	s.mu.Lock()
 	status, out := s.refreshGrant(vals)
+	finishToken(entry, status, out)
 	s.mu.Unlock()
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
@@ -177,6 +178,9 @@ func tokenError(code, desc string) *omap {
 }
 
 func (s *Server) refreshGrant(vals url.Values) (int, *omap) {
+	if vals.Get("grant_type") == "authorization_code" {
+		return s.codeGrant(vals) // oauth_code.go
+	}
 	if gt := vals.Get("grant_type"); gt != "refresh_token" {
 		return http.StatusBadRequest, tokenError("invalid_request", "Unsupported grant_type; this server only issues refresh_token grants")
 	}
@@ -184,9 +188,15 @@ func (s *Server) refreshGrant(vals url.Values) (int, *omap) {
 	if a == nil || vals.Get("client_secret") != a.secret {
 		return http.StatusUnauthorized, tokenError("invalid_client", "The client credentials are invalid")
 	}
+	if !s.commercial { // the plan has lapsed
+		return s.status("PAYMENT_REQUIRED", http.StatusPaymentRequired), tokenError("PAYMENT_REQUIRED", "Payment required")
+	}
 	rt := s.refresh[vals.Get("refresh_token")]
 	if rt == nil || rt.app != a {
 		return http.StatusBadRequest, tokenError("invalid_grant", "The refresh token provided is invalid")
+	}
+	if !rt.expires.After(s.cfg.now()) {
+		return http.StatusBadRequest, tokenError("invalid_grant", "The refresh token provided has expired")
 	}
 	delete(s.refresh, vals.Get("refresh_token"))
 	g := s.issueLocked(a, rt.userID)
@@ -199,7 +209,7 @@ func (s *Server) refreshGrant(vals url.Values) (int, *omap) {
 	m.set("expires_in", int64(s.cfg.tokenLifetime.Seconds()))
 	m.set("scope", a.scope)
 	m.set("domain", host)
-	m.set("server_endpoint", s.RESTURL())
+	m.set("server_endpoint", s.ServerEndpoint())
 	m.set("status", "L")
 	m.set("client_endpoint", s.RESTURL())
 	m.set("member_id", s.memberID)

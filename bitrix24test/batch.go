@@ -1,9 +1,7 @@
 package bitrix24test
 
 import (
-	"bytes"
 	"encoding/json"
-	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
@@ -18,10 +16,12 @@ const batchMaxLength = 50
 // own authentication; per-command errors go to result_error, the batch answers 200.
 func methodBatch(c *callCtx) (any, *navData, *restError) {
 	var cmdV, haltV any
-	for _, k := range sortedKeys(c.params) { // array_change_key_case(CASE_UPPER)
+	cmdKey := ""
+	// array_change_key_case(CASE_UPPER): of keys differing in case, the last sent wins.
+	for _, k := range orderKeys(c.params, c.in.keyOrder().list()) {
 		switch strings.ToUpper(k) {
 		case "CMD":
-			cmdV = c.params[k]
+			cmdV, cmdKey = c.params[k], k
 		case "HALT":
 			haltV = c.params[k]
 		}
@@ -36,7 +36,7 @@ func methodBatch(c *callCtx) (any, *navData, *restError) {
 	switch x := cmdV.(type) {
 	case map[string]any:
 		calls = x
-		keys = orderKeys(x, cmdOrder(c.in))
+		keys = orderKeys(x, c.in.keyOrder().child(cmdKey).list())
 	case []any:
 		calls = map[string]any{}
 		for i, v := range x {
@@ -65,7 +65,7 @@ func methodBatch(c *callCtx) (any, *navData, *restError) {
 			if method == "batch" || method == "download" || method == "upload" {
 				errEntry = (&restError{code: "ERROR_BATCH_METHOD_NOT_ALLOWED", description: "Method is not allowed for batch usage"}).body()
 			} else {
-				res, nav, ti, rerr := c.s.runBatchItem(c, method, params)
+				res, nav, ti, rerr := c.s.runBatchItem(c, method, params, query)
 				if rerr != nil && rerr.fatal {
 					return nil, nil, rerr // an uncaught PHP Error ends the whole request
 				}
@@ -105,25 +105,18 @@ func methodBatch(c *callCtx) (any, *navData, *restError) {
 // runBatchItem is CRestServerBatchItem::process: the method name lower-cased, the
 // per-command scope check (insufficient_scope with an empty description), then the
 // operating-time check and the method.
-func (s *Server) runBatchItem(outer *callCtx, method string, params map[string]any) (any, *navData, timeInfo, *restError) {
+func (s *Server) runBatchItem(outer *callCtx, method string, params map[string]any, query string) (any, *navData, timeInfo, *restError) {
 	begin := s.cfg.now()
-	for _, k := range strippedParams {
-		delete(params, k)
-	}
-	start := 0
-	if v, ok := params["start"]; ok {
-		start = phpIntval(v)
-		delete(params, "start")
-	}
+	start := stripServerParams(params)
 	name := strings.ToLower(method)
-	def, ok := methodTable[name]
+	def, ok := s.method(name)
 	if !ok {
 		return nil, nil, timeInfo{}, newErr(404, "ERROR_METHOD_NOT_FOUND", "Method not found!")
 	}
 	if !outer.auth.hasScope(def.scope) {
 		return nil, nil, timeInfo{}, newErr(401, "insufficient_scope", "")
 	}
-	c := &callCtx{s: s, auth: outer.auth, method: name, params: params, start: start}
+	c := &callCtx{ctx: outer.ctx, s: s, req: outer.req, auth: outer.auth, method: name, params: params, start: start, in: &incoming{rawQuery: query}}
 	return s.execute(c, def, begin)
 }
 
@@ -160,7 +153,8 @@ func processBatchStructure(params map[string]any, sec map[string]*omap) map[stri
 
 // processBatchElement is CRestUtil::processBatchElement: each "$section[key][field]…"
 // is resolved by walking while isset() holds; a whole-value reference is replaced by
-// the value as-is (arrays too), an embedded one only by a scalar.
+// the value as-is (arrays too), an embedded one only by a string or a number. Anything
+// else (a boolean, an array, an unknown section) leaves the text as it is.
 func processBatchElement(q string, sec map[string]*omap) any {
 	var cur any = q
 	for _, m := range batchRefRe.FindAllStringSubmatch(q, -1) {
@@ -187,13 +181,20 @@ func processBatchElement(q string, sec map[string]*omap) any {
 			cur = r
 			continue
 		}
-		if r == nil {
-			cur = strings.ReplaceAll(s, m[0], "")
-		} else if str, ok := scalarString(r); ok {
+		if str, ok := stringOrNumber(r); ok {
 			cur = strings.ReplaceAll(s, m[0], str)
 		}
 	}
 	return cur
+}
+
+// stringOrNumber is the text of a string or a number (numbers as PHP prints them).
+func stringOrNumber(v any) (string, bool) {
+	switch v.(type) {
+	case string, json.Number, int, int64, float64:
+		return scalarString(v)
+	}
+	return "", false
 }
 
 // phpIsset returns $r[$key] when isset($r[$key]).
@@ -225,111 +226,4 @@ func phpIsset(r any, key string) (any, bool) {
 		return x[i : i+1], true
 	}
 	return nil, false
-}
-
-// orderKeys lists m's keys in the order the client sent them (hint), then any others.
-func orderKeys(m map[string]any, hint []string) []string {
-	seen := map[string]bool{}
-	var out []string
-	for _, k := range hint {
-		if _, ok := m[k]; ok && !seen[k] {
-			seen[k] = true
-			out = append(out, k)
-		}
-	}
-	for _, k := range sortedKeys(m) {
-		if !seen[k] {
-			out = append(out, k)
-		}
-	}
-	return out
-}
-
-// cmdOrder recovers the order of the cmd keys from the raw request, which Go maps lose.
-func cmdOrder(in *incoming) []string {
-	if in == nil {
-		return nil
-	}
-	if in.bodyKind == "json" {
-		if keys, found := jsonCmdKeys(in.body); found {
-			return keys
-		}
-	}
-	if keys := formCmdKeys(in.formBody); len(keys) > 0 {
-		return keys
-	}
-	return formCmdKeys(in.rawQuery)
-}
-
-// jsonCmdKeys returns the keys of the top-level "cmd" object (any case; last one wins).
-func jsonCmdKeys(body []byte) ([]string, bool) {
-	d := json.NewDecoder(bytes.NewReader(body))
-	if t, err := d.Token(); err != nil || t != json.Delim('{') {
-		return nil, false
-	}
-	var keys []string
-	found := false
-	for d.More() {
-		t, err := d.Token()
-		if err != nil {
-			return keys, found
-		}
-		k, _ := t.(string)
-		if !strings.EqualFold(k, "cmd") {
-			var skip json.RawMessage
-			if d.Decode(&skip) != nil {
-				return keys, found
-			}
-			continue
-		}
-		var raw json.RawMessage
-		if d.Decode(&raw) != nil {
-			return keys, found
-		}
-		found = true
-		keys = objectKeys(raw)
-	}
-	return keys, found
-}
-
-func objectKeys(raw json.RawMessage) []string {
-	d := json.NewDecoder(bytes.NewReader(raw))
-	if t, err := d.Token(); err != nil || t != json.Delim('{') {
-		return nil
-	}
-	var keys []string
-	for d.More() {
-		t, err := d.Token()
-		if err != nil {
-			return keys
-		}
-		k, _ := t.(string)
-		keys = append(keys, k)
-		var skip json.RawMessage
-		if d.Decode(&skip) != nil {
-			return keys
-		}
-	}
-	return keys
-}
-
-// formCmdKeys returns the first-level keys of cmd[...] in a form-syntax string.
-func formCmdKeys(q string) []string {
-	var keys []string
-	for _, pair := range strings.Split(q, "&") {
-		name, _, _ := strings.Cut(pair, "=")
-		if n, err := url.QueryUnescape(name); err == nil {
-			name = n
-		}
-		if len(name) < 4 || !strings.EqualFold(name[:4], "cmd[") {
-			continue
-		}
-		rest := name[4:]
-		end := strings.IndexByte(rest, ']')
-		if end <= 0 {
-			continue
-		}
-		keys = append(keys, rest[:end])
-	}
-	return keys
 }

@@ -25,7 +25,7 @@ func batchResult(t *testing.T, r resp) map[string]any {
 func TestBatchBasicAndReferences(t *testing.T) {
 	t.Parallel()
 	s := newSrv(t)
-	requireResult(t, callJSON(t, s, "user.option.set", map[string]any{"src": map[string]any{"id": "42", "list": []any{"a", "b"}}}))
+	requireResult(t, callJSON(t, s, "user.option.set", map[string]any{"src": map[string]any{"id": "42", "list": []any{"a", "b"}, "flag": true, "num": 7}}))
 	// encoding/json sends the keys sorted, which is the order they run in.
 	r := callJSON(t, s, "batch", map[string]any{"halt": 0, "cmd": map[string]any{
 		"get":       "user.option.get?option=src",
@@ -35,6 +35,9 @@ func TestBatchBasicAndReferences(t *testing.T) {
 		"k_embarr":  "user.option.set?embarr=x$result[get][list]",
 		"l_missing": "user.option.set?miss=$result[nope][id]",
 		"m_upper":   "user.option.set?up=$RESULT[get][id]",
+		"n_embbool": "user.option.set?embbool=x$result[get][flag]y",
+		"o_embup":   "user.option.set?embup=p$RESULT[get][id]q",
+		"p_embnum":  "user.option.set?embnum=n$result[get][num]",
 		"readback":  "user.option.get",
 	}})
 	res := batchResult(t, r)
@@ -56,8 +59,13 @@ func TestBatchBasicAndReferences(t *testing.T) {
 	assert.Contains(t, miss, "get")
 	// The section name matches case-insensitively but is looked up as written.
 	assert.Nil(t, opts["up"])
+	// Embedded, only a string or a number replaces the text; a boolean or an unknown
+	// section leaves it as it is.
+	assert.Equal(t, "x$result[get][flag]y", opts["embbool"])
+	assert.Equal(t, "p$RESULT[get][id]q", opts["embup"])
+	assert.Equal(t, "n7", opts["embnum"])
 	times := res["result_time"].(map[string]any)
-	assert.Len(t, times, 8)
+	assert.Len(t, times, 11)
 	assert.Contains(t, times["get"], "operating")
 	assert.Contains(t, times["get"], "date_start")
 }

@@ -67,14 +67,7 @@ func writePHP(b *bytes.Buffer, v any) {
 	case json.Number:
 		b.WriteString(phpNumber(x))
 	case []any:
-		b.WriteByte('[')
-		for i, e := range x {
-			if i > 0 {
-				b.WriteByte(',')
-			}
-			writePHP(b, e)
-		}
-		b.WriteByte(']')
+		writeList(b, x)
 	case []string:
 		l := make([]any, len(x))
 		for i, s := range x {
@@ -84,27 +77,13 @@ func writePHP(b *bytes.Buffer, v any) {
 	case map[string]any:
 		keys := sortedKeys(x)
 		if isListKeys(keys) {
-			b.WriteByte('[')
-			for i, k := range keys {
-				if i > 0 {
-					b.WriteByte(',')
-				}
-				writePHP(b, x[k])
-			}
-			b.WriteByte(']')
+			writeList(b, listOf(keys, func(k string) any { return x[k] }))
 			return
 		}
 		writeObject(b, keys, func(k string) any { return x[k] })
 	case *omap:
 		if isListKeysInOrder(x.keys) {
-			b.WriteByte('[')
-			for i, k := range x.keys {
-				if i > 0 {
-					b.WriteByte(',')
-				}
-				writePHP(b, x.vals[k])
-			}
-			b.WriteByte(']')
+			writeList(b, listOf(x.keys, func(k string) any { return x.vals[k] }))
 			return
 		}
 		writeObject(b, x.keys, func(k string) any { return x.vals[k] })
@@ -127,17 +106,37 @@ func writePHP(b *bytes.Buffer, v any) {
 	}
 }
 
-func writeObject(b *bytes.Buffer, keys []string, get func(string) any) {
-	b.WriteByte('{')
-	for i, k := range keys {
+// writeJoined writes open, n items separated by commas, then close.
+func writeJoined(b *bytes.Buffer, open, close byte, n int, item func(i int)) {
+	b.WriteByte(open)
+	for i := 0; i < n; i++ {
 		if i > 0 {
 			b.WriteByte(',')
 		}
-		writePHPString(b, k)
-		b.WriteByte(':')
-		writePHP(b, get(k))
+		item(i)
 	}
-	b.WriteByte('}')
+	b.WriteByte(close)
+}
+
+func writeList(b *bytes.Buffer, l []any) {
+	writeJoined(b, '[', ']', len(l), func(i int) { writePHP(b, l[i]) })
+}
+
+// listOf returns the values under keys, in that order.
+func listOf(keys []string, get func(string) any) []any {
+	l := make([]any, len(keys))
+	for i, k := range keys {
+		l[i] = get(k)
+	}
+	return l
+}
+
+func writeObject(b *bytes.Buffer, keys []string, get func(string) any) {
+	writeJoined(b, '{', '}', len(keys), func(i int) {
+		writePHPString(b, keys[i])
+		b.WriteByte(':')
+		writePHP(b, get(keys[i]))
+	})
 }
 
 // sortedKeys orders keys numerically-first (canonical integers ascending), then lexically.
@@ -194,44 +193,27 @@ func phpIntKey(k string) (int64, bool) {
 
 const hexDigits = "0123456789abcdef"
 
+// phpEscapes is how Json::encode writes the ASCII bytes it does not send as they are
+// (other control characters become \u00XX).
+var phpEscapes = [utf8.RuneSelf]string{
+	'"': `\u0022`, '\\': `\\`, '/': `\/`, '\'': `\u0027`, '<': `\u003C`, '>': `\u003E`, '&': `\u0026`,
+	'\b': `\b`, '\f': `\f`, '\n': `\n`, '\r': `\r`, '\t': `\t`,
+}
+
 func writePHPString(b *bytes.Buffer, s string) {
 	b.WriteByte('"')
 	for i := 0; i < len(s); {
 		c := s[i]
 		if c < utf8.RuneSelf {
-			switch c {
-			case '"':
-				b.WriteString(`\u0022`)
-			case '\\':
-				b.WriteString(`\\`)
-			case '/':
-				b.WriteString(`\/`)
-			case '\'':
-				b.WriteString(`\u0027`)
-			case '<':
-				b.WriteString(`\u003C`)
-			case '>':
-				b.WriteString(`\u003E`)
-			case '&':
-				b.WriteString(`\u0026`)
-			case '\b':
-				b.WriteString(`\b`)
-			case '\f':
-				b.WriteString(`\f`)
-			case '\n':
-				b.WriteString(`\n`)
-			case '\r':
-				b.WriteString(`\r`)
-			case '\t':
-				b.WriteString(`\t`)
+			switch e := phpEscapes[c]; {
+			case e != "":
+				b.WriteString(e)
+			case c < 0x20:
+				b.WriteString(`\u00`)
+				b.WriteByte(hexDigits[c>>4])
+				b.WriteByte(hexDigits[c&0xf])
 			default:
-				if c < 0x20 {
-					b.WriteString(`\u00`)
-					b.WriteByte(hexDigits[c>>4])
-					b.WriteByte(hexDigits[c&0xf])
-				} else {
-					b.WriteByte(c)
-				}
+				b.WriteByte(c)
 			}
 			i++
 			continue

@@ -118,3 +118,17 @@ func (l *opLimiter) record(key limiterKey, now time.Time, d time.Duration) {
 	}
 	b.sum += d
 }
+
+// clone deep-copies the limiter's buckets.
+func (l *opLimiter) clone() opLimiter {
+	out := opLimiter{entries: make(map[limiterKey]*limiterEntry, len(l.entries))}
+	for k, e := range l.entries {
+		ne := &limiterEntry{buckets: make(map[int64]*limiterBucket, len(e.buckets))}
+		for i, b := range e.buckets {
+			nb := *b
+			ne.buckets[i] = &nb
+		}
+		out.entries[k] = ne
+	}
+	return out
+}

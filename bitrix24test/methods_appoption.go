@@ -3,31 +3,21 @@ package bitrix24test
 // methodAppOptionSet is CRestProvider::appOptionSet: application context, the
 // options/flat rule, then administrator only.
 func methodAppOptionSet(c *callCtx) (any, *navData, *restError) {
-	if c.auth.clientID() == "" {
-		return nil, nil, accessDenied("Application context required")
-	}
-	opts, err := optionsParam(c.params)
+	opts, order, err := optionsToSet(c)
 	if err != nil {
 		return nil, nil, err
 	}
 	if !c.s.isAdmin(c.auth) {
 		return nil, nil, accessDenied("Administrator authorization required")
 	}
-	m := c.s.appOptions[c.auth.clientID()]
-	if m == nil {
-		m = map[string]any{}
-		c.s.appOptions[c.auth.clientID()] = m
-	}
-	for k, v := range opts {
-		m[k] = deepCopy(v)
-	}
+	c.s.appOptions[c.auth.clientID()] = mergeOptions(c.s.appOptions[c.auth.clientID()], opts, order)
 	return true, nil, nil
 }
 
 // methodAppOptionGet is CRestProvider::appOptionGet: any user of the application.
 func methodAppOptionGet(c *callCtx) (any, *navData, *restError) {
-	if c.auth.clientID() == "" {
-		return nil, nil, accessDenied("Application context required")
+	if err := requireAppContext(c); err != nil {
+		return nil, nil, err
 	}
 	return optionGet(c.s.appOptions[c.auth.clientID()], c.params)
 }
@@ -36,9 +26,5 @@ func methodAppOptionGet(c *callCtx) (any, *navData, *restError) {
 func (s *Server) AppOptions(clientID string) map[string]any {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	m := deepCopyMap(s.appOptions[clientID])
-	if m == nil {
-		m = map[string]any{}
-	}
-	return m
+	return optionsCopy(s.appOptions[clientID])
 }

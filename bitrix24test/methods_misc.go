@@ -20,7 +20,7 @@ func methodScope(c *callCtx) (any, *navData, *restError) {
 // methodMethods is CRestProvider::methodsList for the methods the fake implements.
 func methodMethods(c *callCtx) (any, *navData, *restError) {
 	p := upperKeys(c.params)
-	want := map[string]bool{}
+	want, full := map[string]bool{}, false
 	if v, ok := p["SCOPE"]; ok && v != nil {
 		s, _ := scalarString(v)
 		if s == "" {
@@ -29,7 +29,7 @@ func methodMethods(c *callCtx) (any, *navData, *restError) {
 			want[s] = true
 		}
 	} else if phpTruthy(p["FULL"]) {
-		want[""], want[scopePlacement] = true, true
+		full = true
 	} else {
 		want[""] = true
 		for _, sc := range c.auth.scopes() {
@@ -37,8 +37,8 @@ func methodMethods(c *callCtx) (any, *navData, *restError) {
 		}
 	}
 	var names []string
-	for name, def := range methodTable {
-		if want[def.scope] {
+	for name, def := range c.s.methods() {
+		if full || want[def.scope] {
 			names = append(names, name)
 		}
 	}

@@ -8,76 +8,107 @@ import (
 // methodUserOptionSet is CRestProvider::userOptionSet: application context required,
 // the flat-params rule, upsert into the (user, client_id) map, result true.
 func methodUserOptionSet(c *callCtx) (any, *navData, *restError) {
-	if c.auth.clientID() == "" {
-		return nil, nil, accessDenied("Application context required")
-	}
-	opts, err := optionsParam(c.params)
+	opts, order, err := optionsToSet(c)
 	if err != nil {
 		return nil, nil, err
 	}
 	key := optKey{clientID: c.auth.clientID(), userID: c.auth.userID}
-	m := c.s.userOptions[key]
-	if m == nil {
-		m = map[string]any{}
-		c.s.userOptions[key] = m
-	}
-	for k, v := range opts {
-		m[k] = deepCopy(v)
-	}
+	c.s.userOptions[key] = mergeOptions(c.s.userOptions[key], opts, order)
 	return true, nil, nil
 }
 
 // methodUserOptionGet is CRestProvider::userOptionGet.
 func methodUserOptionGet(c *callCtx) (any, *navData, *restError) {
-	if c.auth.clientID() == "" {
-		return nil, nil, accessDenied("Application context required")
+	if err := requireAppContext(c); err != nil {
+		return nil, nil, err
 	}
 	m := c.s.userOptions[optKey{clientID: c.auth.clientID(), userID: c.auth.userID}]
 	return optionGet(m, c.params)
 }
 
+// requireAppContext is the first check of every option method: a webhook has no
+// client_id.
+func requireAppContext(c *callCtx) *restError {
+	if c.auth.clientID() == "" {
+		return accessDenied("Application context required")
+	}
+	return nil
+}
+
+// optionsToSet is how both setters start: the application context, then the
+// options/flat rule. order is the order in which the request listed the options.
+func optionsToSet(c *callCtx) (map[string]any, *keyOrder, *restError) {
+	if err := requireAppContext(c); err != nil {
+		return nil, nil, err
+	}
+	opts, nested, err := optionsParam(c.params)
+	if err != nil {
+		return nil, nil, err
+	}
+	order := c.in.keyOrder()
+	if nested {
+		order = order.child("options")
+	}
+	return opts, order, nil
+}
+
 // optionsParam applies `if(!isset($params["options"])) $params['options'] = $params;`
 // and `count($params['options']) <= 0` -> ArgumentNullException('options'). A scalar
 // "options" makes PHP 8's count() throw a TypeError: HTTP 500 with an HTML body.
-func optionsParam(params map[string]any) (map[string]any, *restError) {
-	v, ok := params["options"]
-	if !ok || v == nil {
-		v = params
+// nested reports that the options came from "options", not the flat parameters.
+func optionsParam(params map[string]any) (opts map[string]any, nested bool, err *restError) {
+	v, nested := params["options"]
+	if !nested || v == nil {
+		v, nested = params, false
 	}
 	switch x := v.(type) {
 	case map[string]any:
 		if len(x) == 0 {
-			return nil, argNull("options")
+			return nil, nested, argNull("options")
 		}
-		return x, nil
+		return x, nested, nil
 	case []any:
 		if len(x) == 0 {
-			return nil, argNull("options")
+			return nil, nested, argNull("options")
 		}
 		m := make(map[string]any, len(x))
 		for i, e := range x {
 			m[strconv.Itoa(i)] = e
 		}
-		return m, nil
+		return m, nested, nil
 	}
-	return nil, phpFatal("count(): Argument #1 ($value) must be of type Countable|array, " + phpType(v) + " given")
+	return nil, nested, phpFatal("count(): Argument #1 ($value) must be of type Countable|array, " + phpType(v) + " given")
+}
+
+// mergeOptions upserts opts into the stored map m (made when nil) and returns it: keys
+// not sent are kept, there is no delete. New keys are added in the order the request
+// listed them, as PHP's array keeps insertion order.
+func mergeOptions(m *omap, opts map[string]any, order *keyOrder) *omap {
+	if m == nil {
+		m = newOmap()
+	}
+	for _, k := range orderKeys(opts, order.list()) {
+		m.set(k, orderedCopy(opts[k], order.child(k)))
+	}
+	return m
 }
 
 // optionGet returns `$map[$params['option']] ?? null` when option is set, the whole map
 // ([] when empty) otherwise.
-func optionGet(m map[string]any, params map[string]any) (any, *navData, *restError) {
+func optionGet(m *omap, params map[string]any) (any, *navData, *restError) {
+	if m == nil {
+		m = newOmap()
+	}
 	v, ok := params["option"]
 	if !ok || v == nil {
-		if m == nil {
-			return map[string]any{}, nil, nil
-		}
-		return deepCopyMap(m), nil, nil
+		return deepCopy(m), nil, nil
 	}
 	k, kerr := offsetKey(v)
 	if kerr != nil {
 		return nil, nil, kerr
 	}
-	return deepCopy(m[k]), nil, nil
+	stored, _ := m.get(k)
+	return deepCopy(stored), nil, nil
 }
 
 // offsetKey converts a value used as a PHP array offset to the key string.
@@ -125,9 +156,13 @@ func phpType(v any) string {
 func (s *Server) UserOptions(clientID string, userID int) map[string]any {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	m := deepCopyMap(s.userOptions[optKey{clientID: clientID, userID: userID}])
+	return optionsCopy(s.userOptions[optKey{clientID: clientID, userID: userID}])
+}
+
+// optionsCopy is a stored option map as the package's users get it.
+func optionsCopy(m *omap) map[string]any {
 	if m == nil {
-		m = map[string]any{}
+		return map[string]any{}
 	}
-	return m
+	return plainCopyMap(m.vals)
 }

@@ -11,7 +11,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/b24go/bitrix24/internal/phpquery"
 )
@@ -78,8 +77,9 @@ type incoming struct {
 	params   map[string]any
 	rawQuery string
 	body     []byte
-	bodyKind string // "", "json", "form", "multipart"
-	formBody string // the form-syntax text the body parameters came from
+	bodyKind string    // "", "json", "form", "multipart"
+	formBody string    // the form-syntax text the body parameters came from
+	order    *keyOrder // built by keyOrder when first needed
 }
 
 // readParams reproduces CRestUtil::getRequestData: the query string always; for POST
@@ -116,6 +116,9 @@ func readParams(r *http.Request, body []byte) incoming {
 // decodeJSONParams decodes a JSON body strictly; nil when it is not a JSON object or
 // array (PHP then goes on with the query string only).
 func decodeJSONParams(body []byte) map[string]any {
+	if jsonTooDeep(body, maxJSONDepth) {
+		return nil
+	}
 	d := json.NewDecoder(bytes.NewReader(body))
 	d.UseNumber()
 	var v any
@@ -136,6 +139,39 @@ func decodeJSONParams(body []byte) map[string]any {
 		return m
 	}
 	return nil
+}
+
+// maxJSONDepth is the depth Json::decode passes to json_decode: a body nested deeper
+// does not decode, so the request goes on with the query string only. (Form bodies are
+// bounded by PHP's max_input_nesting_level inside phpquery.Parse.)
+const maxJSONDepth = 512
+
+// jsonTooDeep reports whether body opens more than max arrays or objects inside each
+// other. It scans the bytes, so a hostile body costs no recursion.
+func jsonTooDeep(body []byte, max int) bool {
+	depth, inString, escaped := 0, false, false
+	for _, c := range body {
+		switch {
+		case inString:
+			switch {
+			case escaped:
+				escaped = false
+			case c == '\\':
+				escaped = true
+			case c == '"':
+				inString = false
+			}
+		case c == '"':
+			inString = true
+		case c == '[' || c == '{':
+			if depth++; depth > max {
+				return true
+			}
+		case c == ']' || c == '}':
+			depth--
+		}
+	}
+	return false
 }
 
 // multipartToQuery re-encodes the non-file fields of a multipart body as a query
@@ -202,6 +238,12 @@ func takeCredentials(r *http.Request, rt route, params map[string]any) (credenti
 			}
 		}
 	}
+	return c, stripServerParams(params)
+}
+
+// stripServerParams takes out what the server keeps from methods (§1.4): the auth
+// parameters, and start, whose intval it returns as the paging offset.
+func stripServerParams(params map[string]any) int {
 	for _, k := range strippedParams {
 		delete(params, k)
 	}
@@ -210,7 +252,7 @@ func takeCredentials(r *http.Request, rt route, params map[string]any) (credenti
 		start = phpIntval(v)
 		delete(params, "start")
 	}
-	return c, start
+	return start
 }
 
 // tokenFrom implements OAuth\Auth::getAuthKey: an Authorization header matching
@@ -229,292 +271,4 @@ func tokenFrom(header string, params map[string]any) string {
 
 func isSpaceByte(c byte) bool {
 	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'
-}
-
-// scalarString converts a PHP scalar to its string form; ok is false for null and arrays.
-func scalarString(v any) (string, bool) {
-	switch x := v.(type) {
-	case string:
-		return x, true
-	case json.Number:
-		return phpNumber(x), true
-	case bool:
-		if x {
-			return "1", true
-		}
-		return "", true
-	case int:
-		return strconv.Itoa(x), true
-	case int64:
-		return strconv.FormatInt(x, 10), true
-	case float64:
-		return phpFloat(x), true
-	}
-	return "", false
-}
-
-// phpIntval is PHP's intval for request values.
-func phpIntval(v any) int {
-	switch x := v.(type) {
-	case bool:
-		if x {
-			return 1
-		}
-		return 0
-	case int:
-		return x
-	case int64:
-		return int(x)
-	case float64:
-		return int(x)
-	case json.Number:
-		if n, err := x.Int64(); err == nil {
-			return int(n)
-		}
-		f, _ := x.Float64()
-		return int(f)
-	case string:
-		s := strings.TrimLeft(x, " \t\n\r\v\f")
-		end := 0
-		if end < len(s) && (s[end] == '-' || s[end] == '+') {
-			end++
-		}
-		for end < len(s) && s[end] >= '0' && s[end] <= '9' {
-			end++
-		}
-		n, _ := strconv.Atoi(s[:end])
-		return n
-	case map[string]any:
-		if len(x) > 0 {
-			return 1
-		}
-		return 0
-	case []any:
-		if len(x) > 0 {
-			return 1
-		}
-		return 0
-	}
-	return 0
-}
-
-// phpTruthy is PHP's boolean conversion for request values.
-func phpTruthy(v any) bool {
-	switch x := v.(type) {
-	case nil:
-		return false
-	case bool:
-		return x
-	case string:
-		return x != "" && x != "0"
-	case json.Number:
-		f, err := x.Float64()
-		return err != nil || f != 0
-	case int:
-		return x != 0
-	case int64:
-		return x != 0
-	case float64:
-		return x != 0
-	case map[string]any:
-		return len(x) > 0
-	case []any:
-		return len(x) > 0
-	case *omap:
-		return x.len() > 0
-	}
-	return true
-}
-
-// phpEmpty is PHP's empty().
-func phpEmpty(v any) bool { return !phpTruthy(v) }
-
-// methodDef is one REST method.
-type methodDef struct {
-	scope string // "" is _global: no scope needed
-	fn    func(c *callCtx) (any, *navData, *restError)
-	batch bool // the outer batch: ignored by the operating-time limiter
-}
-
-// navData carries total/next of a list method.
-type navData struct {
-	total   int
-	next    int
-	hasNext bool
-}
-
-// callCtx is one method execution, top-level or inside a batch.
-type callCtx struct {
-	s      *Server
-	auth   *authInfo
-	method string
-	params map[string]any
-	start  int
-	in     *incoming // the HTTP request's raw parameters (nil inside a batch)
-}
-
-var methodTable map[string]methodDef
-
-func init() {
-	methodTable = map[string]methodDef{
-		"batch":                {fn: methodBatch, batch: true},
-		"scope":                {fn: methodScope},
-		"methods":              {fn: methodMethods},
-		"server.time":          {fn: methodServerTime},
-		"profile":              {fn: methodProfile},
-		"user.option.set":      {fn: methodUserOptionSet},
-		"user.option.get":      {fn: methodUserOptionGet},
-		"app.option.set":       {fn: methodAppOptionSet},
-		"app.option.get":       {fn: methodAppOptionGet},
-		"userfieldtype.add":    {scope: scopePlacement, fn: methodUFTAdd},
-		"userfieldtype.update": {scope: scopePlacement, fn: methodUFTUpdate},
-		"userfieldtype.list":   {scope: scopePlacement, fn: methodUFTList},
-		"userfieldtype.delete": {scope: scopePlacement, fn: methodUFTDelete},
-	}
-}
-
-// serveHTTP is the whole server: the token endpoint and /rest/.
-func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
-	body, _ := io.ReadAll(io.LimitReader(r.Body, maxBody))
-	path := r.URL.Path
-	switch {
-	case isTokenPath(path):
-		s.serveToken(w, r, body)
-	case isRESTPath(path):
-		s.serveREST(w, r, body)
-	default:
-		http.NotFound(w, r)
-	}
-}
-
-// serveREST runs the pipeline of CRestServer::processExecution, preceded by fault
-// injection and the portal's leaky bucket.
-func (s *Server) serveREST(w http.ResponseWriter, r *http.Request, body []byte) {
-	rt := parseRoute(r.URL.Path)
-	in := readParams(r, body)
-	creds, start := takeCredentials(r, rt, in.params)
-
-	s.mu.Lock()
-	s.record(Request{
-		Method: rt.method, HTTPMethod: r.Method, Path: r.URL.Path, Header: r.Header.Clone(),
-		Body: body, Params: deepCopyMap(in.params), AuthType: creds.authType(),
-	})
-	f := s.takeFault(rt.method)
-	s.mu.Unlock()
-	if f != nil && !s.applyFault(w, r, f) {
-		return
-	}
-
-	begin := s.cfg.now()
-	s.mu.Lock()
-	status, out := s.processREST(r, rt, creds, start, &in, begin)
-	s.mu.Unlock()
-	if e, ok := out.(*restError); ok {
-		if e.code == "QUERY_LIMIT_EXCEEDED" {
-			w.Header().Set("Content-Type", "application/json; charset=utf-8")
-			writeJSON(w, e.status, e.body())
-			return
-		}
-		writeRESTError(w, e)
-		return
-	}
-	setRESTHeaders(w.Header())
-	writeJSON(w, status, out)
-}
-
-// processREST runs under s.mu and returns the status and either a *restError or the
-// success envelope.
-func (s *Server) processREST(r *http.Request, rt route, creds credentials, start int, in *incoming, begin time.Time) (int, any) {
-	if !s.bucket.take(s.cfg.rate, s.cfg.burst, s.cfg.now()) {
-		s.refusals++
-		return 0, s.sysErr(http.StatusServiceUnavailable, "QUERY_LIMIT_EXCEEDED", "Too many requests")
-	}
-	if rt.transport != "json" {
-		// The fake does not speak XML: it answers like CRestServer for a transport it
-		// does not support.
-		return 0, s.sysErr(http.StatusInternalServerError, "INTERNAL_WRONG_TRANSPORT", "Wrong transport!")
-	}
-	if s.portalDeleted {
-		return 0, s.sysErr(http.StatusForbidden, "PORTAL_DELETED", "Portal was deleted")
-	}
-	def, ok := methodTable[rt.method]
-	if !ok {
-		return 0, s.sysErr(http.StatusNotFound, "ERROR_METHOD_NOT_FOUND", "Method not found!")
-	}
-	auth, aerr := s.authenticate(r, creds, def.scope)
-	if aerr != nil {
-		return 0, aerr
-	}
-	c := &callCtx{s: s, auth: auth, method: rt.method, params: in.params, start: start, in: in}
-	res, nav, ti, err := s.execute(c, def, begin)
-	if err != nil {
-		return 0, err
-	}
-	env := newOmap()
-	env.set("result", res)
-	if nav != nil {
-		env.set("total", nav.total)
-		if nav.hasNext {
-			env.set("next", nav.next)
-		}
-	}
-	env.set("time", ti.toMap())
-	return http.StatusOK, env
-}
-
-// execute runs one method: the operating-time check (CRestServer::processCall), the
-// method, the bookkeeping. begin is when the request (or batch item) started.
-func (s *Server) execute(c *callCtx, def methodDef, begin time.Time) (any, *navData, timeInfo, *restError) {
-	limited := s.cfg.opLimit > 0 && !def.batch
-	key := limiterKey{authType: c.auth.kind, entity: c.auth.entity(), method: c.method}
-	if limited && s.limiter.blocked(key, s.cfg.now(), s.cfg.opLimit) {
-		return nil, nil, timeInfo{}, s.sysErr(http.StatusTooManyRequests, "OPERATION_TIME_LIMIT", "Method is blocked due to operation time limit.")
-	}
-	s.calls[c.method]++
-	realStart := time.Now()
-	res, nav, err := def.fn(c)
-	processing := time.Since(realStart)
-	if limited {
-		s.limiter.record(key, s.cfg.now(), processing+s.methodCost[c.method])
-	}
-	if err != nil {
-		return nil, nil, timeInfo{}, err
-	}
-	ti := timeInfo{start: begin, finish: s.cfg.now(), processing: processing, withOperating: s.cfg.opLimit > 0}
-	if ti.withOperating {
-		ti.operating, ti.resetAt = s.limiter.usage(key, s.cfg.now())
-	}
-	return res, nav, ti, nil
-}
-
-// deepCopy copies request and storage values so stored state never aliases.
-func deepCopy(v any) any {
-	switch x := v.(type) {
-	case map[string]any:
-		return deepCopyMap(x)
-	case []any:
-		out := make([]any, len(x))
-		for i, e := range x {
-			out[i] = deepCopy(e)
-		}
-		return out
-	case *omap:
-		m := make(map[string]any, x.len())
-		for _, k := range x.keys {
-			m[k] = deepCopy(x.vals[k])
-		}
-		return m
-	}
-	return v
-}
-
-func deepCopyMap(m map[string]any) map[string]any {
-	if m == nil {
-		return nil
-	}
-	out := make(map[string]any, len(m))
-	for k, v := range m {
-		out[k] = deepCopy(v)
-	}
-	return out
 }

@@ -1,53 +1,3 @@
-// Package bitrix24test runs an in-process fake Bitrix24 portal, together with its
-// OAuth token endpoint, for integration tests, in the manner of net/http/httptest.
-//
-// The fake follows the wire behaviour of the real server's source (module rest,
-// CRestServer/CRestProvider), not an idealised reading of the documentation: error
-// codes, descriptions and HTTP statuses, the pipeline order (method lookup before
-// authentication), PHP's JSON quirks (an empty map is [], keys 0..n-1 make a list,
-// "\u0027"-style escaping), the leaky-bucket QUERY_LIMIT_EXCEEDED (503) and the
-// per-method OPERATION_TIME_LIMIT (429).
-//
-// It implements user.option.get/set, app.option.get/set, userfieldtype.add/update/
-// list/delete, batch, scope, methods, server.time and profile, for one installed
-// application (more with [Server.InstallApp]) and one inbound webhook of user 1.
-//
-//	srv := bitrix24test.NewServer()
-//	defer srv.Close()
-//	client, err := bitrix24.NewOAuthClient(srv.OAuthConfig(), bitrix24.WithHTTPClient(srv.Client()))
-//
-// Every method of *Server is safe for concurrent use.
-//
-// # Pipeline
-//
-// Each /rest/ request goes through: fault injection ([Server.InjectFault]), the
-// portal's leaky bucket (QUERY_LIMIT_EXCEEDED), the transport suffix, PORTAL_DELETED,
-// method lookup (ERROR_METHOD_NOT_FOUND, before authentication), authentication with
-// the scope check, the operating-time check (OPERATION_TIME_LIMIT), then the method.
-//
-// # Choices where the real server is not fully known
-//
-//   - ".xml" answers 500 INTERNAL_WRONG_TRANSPORT "Wrong transport!" (the fake does not
-//     speak XML).
-//   - Webhook credentials in the path win over a token; without a token, aplogin/ap
-//     query or body parameters work like the path. aplogin must be the numeric user id.
-//   - invalid_token says "The access token provided is invalid". The token endpoint
-//     answers invalid_request (400) for a grant type other than refresh_token,
-//     invalid_client (401) for an unknown client or wrong secret, invalid_grant (400)
-//     for an unknown, used or foreign refresh token. A refreshed pair replaces the old
-//     refresh token at once; the old access token works until it expires.
-//   - The ORM texts after "Error: " (TITLE over 255 characters, TITLE missing in the
-//     update quirk) are the fake's own; only the "Error: " prefix is the server's.
-//   - A PHP TypeError (e.g. "options" sent as a string) answers 500 with an HTML body.
-//   - Go maps have no order: JSON objects the fake builds from them list integer keys
-//     first, then the others sorted. Envelopes, list items and batch sections keep PHP's
-//     order. Batch commands run in the order they were sent (recovered from the raw
-//     JSON or form body).
-//   - Option values are stored as received: strings from form data, JSON types from JSON
-//     bodies (numbers as json.Number in [Server.UserOptions]).
-//   - The batch substitution applies to parameter values, not keys; "$RESULT[...]" (upper
-//     case) matches but finds no section, as in the source.
-//   - [Server.SetAppBlocked] blocks every application and webhook of the portal.
 package bitrix24test
 
 import (
@@ -62,125 +12,11 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"testing"
 	"time"
 
 	"github.com/b24go/bitrix24"
 )
-
-// Defaults of the fake portal.
-const (
-	// DefaultScope is the scope of the installed application's tokens.
-	DefaultScope = "placement,user"
-	// DefaultWebhookScope is the scope of the inbound webhook of user 1.
-	DefaultWebhookScope = "placement,user"
-	// DefaultRateLimit and DefaultBurst are the standard plan's leaky bucket.
-	DefaultRateLimit = 2.0
-	DefaultBurst     = 50
-	// DefaultOperationTimeLimit is the cloud's per-method operating time in 10 minutes.
-	DefaultOperationTimeLimit = 480 * time.Second
-	// DefaultTokenLifetime is the access token lifetime.
-	DefaultTokenLifetime = time.Hour
-)
-
-// config collects the options.
-type config struct {
-	rate          float64
-	burst         int
-	opLimit       time.Duration
-	tokenLifetime time.Duration
-	scope         string
-	webhookScope  string
-	plainHTTP     bool
-	now           func() time.Time
-	statuses      map[string]int // lower-cased code -> HTTP status
-}
-
-// Option configures a [Server].
-type Option func(*config)
-
-// WithRateLimit sets the portal's leaky bucket: the counter grows by one per REST
-// request, drains at perSecond, and a request that would push it above burst is refused
-// with 503 QUERY_LIMIT_EXCEEDED. perSecond <= 0 disables the limit. The default is the
-// standard plan, 2/s with burst 50 (Enterprise is 5/s, 250).
-func WithRateLimit(perSecond float64, burst int) Option {
-	return func(c *config) {
-		c.rate = perSecond
-		if burst < 1 {
-			burst = 1
-		}
-		c.burst = burst
-	}
-}
-
-// WithOperationTimeLimit sets the operating time a method may use per application or
-// webhook in the rolling 10 minutes before OPERATION_TIME_LIMIT (default 480 s).
-// limit <= 0 disables the limiter (no "operating" in the time object either).
-func WithOperationTimeLimit(limit time.Duration) Option {
-	return func(c *config) { c.opLimit = limit }
-}
-
-// WithTokenLifetime sets the lifetime of issued access tokens (default 1 h).
-func WithTokenLifetime(d time.Duration) Option {
-	return func(c *config) {
-		if d > 0 {
-			c.tokenLifetime = d
-		}
-	}
-}
-
-// WithScope sets the scope of the installed application's tokens, a comma-separated
-// list such as "placement,user" (the default, [DefaultScope]). user.option.*,
-// app.option.*, batch and the other _global methods need no scope; userfieldtype.*
-// needs "placement".
-func WithScope(scope string) Option {
-	return func(c *config) { c.scope = normalizeScope(scope) }
-}
-
-// WithWebhookScope sets the scope of the default inbound webhook ([DefaultWebhookScope]).
-func WithWebhookScope(scope string) Option {
-	return func(c *config) { c.webhookScope = normalizeScope(scope) }
-}
-
-// WithPlainHTTP serves http:// instead of https://. Webhook calls then fail with
-// INVALID_REQUEST "Https required." like on a real portal; OAuth calls still work.
-func WithPlainHTTP() Option {
-	return func(c *config) { c.plainHTTP = true }
-}
-
-// WithClock replaces time.Now for token expiry, the leaky bucket, the operating-time
-// buckets and the time fields of answers.
-func WithClock(now func() time.Time) Option {
-	return func(c *config) {
-		if now != nil {
-			c.now = now
-		}
-	}
-}
-
-// WithSystemErrorStatus changes the HTTP status the fake sends with a system error code
-// (matched case-insensitively), e.g. WithSystemErrorStatus("OVERLOAD_LIMIT", 503) to
-// mimic the documentation instead of the source. It applies to NO_AUTH_FOUND,
-// INVALID_REQUEST, INVALID_CREDENTIALS, OVERLOAD_LIMIT, ACCESS_DENIED (the plan gate
-// only), invalid_token, expired_token, insufficient_scope, user_access_error,
-// PORTAL_DELETED, ERROR_METHOD_NOT_FOUND, QUERY_LIMIT_EXCEEDED, OPERATION_TIME_LIMIT and
-// INTERNAL_WRONG_TRANSPORT.
-func WithSystemErrorStatus(code string, status int) Option {
-	return func(c *config) {
-		if status >= 100 && status <= 999 {
-			c.statuses[strings.ToLower(code)] = status
-		}
-	}
-}
-
-func normalizeScope(scope string) string {
-	var out []string
-	for _, p := range strings.Split(scope, ",") {
-		if p = strings.TrimSpace(p); p != "" {
-			out = append(out, p)
-		}
-	}
-	return strings.Join(out, ",")
-}
 
 type user struct {
 	id     int
@@ -209,8 +45,9 @@ type accessToken struct {
 }
 
 type refreshToken struct {
-	app    *app
-	userID int
+	app     *app
+	userID  int
+	expires time.Time
 }
 
 type webhook struct {
@@ -232,8 +69,26 @@ type Server struct {
 	done      chan struct{} // closed by Close: ends fault delays
 	closeOnce sync.Once
 
-	mu          sync.Mutex
-	transports  []*http.Transport
+	mu         sync.Mutex
+	transports []*http.Transport
+	tb         testing.TB // set by New: NewClient fails the test instead of panicking
+	portal                // what Snapshot and Restore save and bring back
+	custom     map[string]methodDef
+
+	faults    []*faultEntry
+	requests  map[string]int
+	calls     map[string]int
+	total     int
+	last      map[string]*Request
+	log       []*Request
+	refusals  int
+	refreshes int
+	appSide   portalSide // the application side: codes, application tokens (portal_app.go)
+}
+
+// portal is the fake portal's state: its users, applications, tokens, stored data, the
+// switches of the admin controls and the rate limiters.
+type portal struct {
 	memberID    string
 	users       map[int]*user
 	apps        map[string]*app
@@ -242,8 +97,8 @@ type Server struct {
 	mainHook    *webhook
 	access      map[string]*accessToken
 	refresh     map[string]*refreshToken
-	userOptions map[optKey]map[string]any
-	appOptions  map[string]map[string]any
+	userOptions map[optKey]*omap
+	appOptions  map[string]*omap
 	ufTypes     []*ufType
 
 	portalDeleted bool
@@ -253,14 +108,6 @@ type Server struct {
 
 	bucket  leakyBucket
 	limiter opLimiter
-
-	faults    []*faultEntry
-	requests  map[string]int
-	calls     map[string]int
-	total     int
-	last      map[string]Request
-	refusals  int
-	refreshes int
 }
 
 type optKey struct {
@@ -273,14 +120,15 @@ type optKey struct {
 // user 1, an administrator. Stop it with Close.
 func NewServer(opts ...Option) *Server {
 	cfg := config{
-		rate:          DefaultRateLimit,
-		burst:         DefaultBurst,
-		opLimit:       DefaultOperationTimeLimit,
-		tokenLifetime: DefaultTokenLifetime,
-		scope:         DefaultScope,
-		webhookScope:  DefaultWebhookScope,
-		now:           time.Now,
-		statuses:      map[string]int{},
+		rate:            DefaultRateLimit,
+		burst:           DefaultBurst,
+		opLimit:         DefaultOperationTimeLimit,
+		tokenLifetime:   DefaultTokenLifetime,
+		refreshLifetime: DefaultRefreshTokenLifetime,
+		scope:           DefaultScope,
+		webhookScope:    DefaultWebhookScope,
+		now:             time.Now,
+		statuses:        map[string]int{},
 	}
 	for _, o := range opts {
 		if o != nil {
@@ -288,21 +136,24 @@ func NewServer(opts ...Option) *Server {
 		}
 	}
 	s := &Server{
-		cfg:         cfg,
-		done:        make(chan struct{}),
-		memberID:    randString(32, hexDigits),
-		users:       map[int]*user{1: {id: 1, admin: true}},
-		apps:        map[string]*app{},
-		webhooks:    map[string]*webhook{},
-		access:      map[string]*accessToken{},
-		refresh:     map[string]*refreshToken{},
-		userOptions: map[optKey]map[string]any{},
-		appOptions:  map[string]map[string]any{},
-		commercial:  true,
-		methodCost:  map[string]time.Duration{},
-		requests:    map[string]int{},
-		calls:       map[string]int{},
-		last:        map[string]Request{},
+		cfg:  cfg,
+		done: make(chan struct{}),
+		portal: portal{
+			memberID:    randString(32, hexDigits),
+			users:       map[int]*user{1: {id: 1, admin: true}},
+			apps:        map[string]*app{},
+			webhooks:    map[string]*webhook{},
+			access:      map[string]*accessToken{},
+			refresh:     map[string]*refreshToken{},
+			userOptions: map[optKey]*omap{},
+			appOptions:  map[string]*omap{},
+			commercial:  true,
+			methodCost:  map[string]time.Duration{},
+		},
+		custom:   map[string]methodDef{},
+		requests: map[string]int{},
+		calls:    map[string]int{},
+		last:     map[string]*Request{},
 	}
 	s.limiter.entries = map[limiterKey]*limiterEntry{}
 	s.mainApp = s.installAppLocked(cfg.scope)
@@ -384,15 +235,6 @@ func (s *Server) webhookURL(h *webhook) string {
 	return s.URL + "/rest/" + strconv.Itoa(h.userID) + "/" + h.code + "/"
 }
 
-// AddWebhook creates another inbound webhook for userID (added as a non-admin user when
-// unknown) with the given scope and returns its URL.
-func (s *Server) AddWebhook(userID int, scope string) string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.ensureUserLocked(userID)
-	return s.webhookURL(s.addWebhookLocked(userID, normalizeScope(scope)))
-}
-
 func (s *Server) addWebhookLocked(userID int, scope string) *webhook {
 	h := &webhook{id: len(s.webhooks) + 1, userID: userID, code: randString(16, lowerAlnum), scope: scope}
 	s.webhooks[h.code] = h
@@ -424,16 +266,6 @@ func (s *Server) OAuthConfigForApp(clientID string, userID int) (cfg bitrix24.OA
 		return bitrix24.OAuthConfig{}, false
 	}
 	return s.oauthConfigLocked(a, userID), true
-}
-
-// InstallApp installs another application with the given scope and returns its
-// configuration for user 1. Applications share the portal (USER_TYPE_ID is unique
-// portal-wide) but not their options.
-func (s *Server) InstallApp(scope string) bitrix24.OAuthConfig {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	a := s.installAppLocked(normalizeScope(scope))
-	return s.oauthConfigLocked(a, 1)
 }
 
 func (s *Server) installAppLocked(scope string) *app {
@@ -471,7 +303,7 @@ func (s *Server) tokenOf(a *app, userID int, g *grant) bitrix24.Token {
 		Scope:          a.scope,
 		MemberID:       s.memberID,
 		ClientEndpoint: s.RESTURL(),
-		ServerEndpoint: s.RESTURL(),
+		ServerEndpoint: s.ServerEndpoint(),
 		UserID:         userID,
 	}
 }
@@ -484,7 +316,7 @@ func (s *Server) issueLocked(a *app, userID int) *grant {
 		expires: s.cfg.now().Add(s.cfg.tokenLifetime).Truncate(time.Second),
 	}
 	s.access[g.access] = &accessToken{app: a, userID: userID, expires: g.expires}
-	s.refresh[g.refresh] = &refreshToken{app: a, userID: userID}
+	s.refresh[g.refresh] = &refreshToken{app: a, userID: userID, expires: s.cfg.now().Add(s.cfg.refreshLifetime)}
 	a.grants[userID] = g
 	return g
 }
@@ -495,37 +327,6 @@ func (s *Server) Token() bitrix24.Token {
 	return s.OAuthConfig().Token
 }
 
-// ExpireAccessToken makes the current access token of user 1 answer expired_token from
-// now on (a refresh then issues a working one).
-func (s *Server) ExpireAccessToken() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if g := s.mainApp.grants[1]; g != nil {
-		s.access[g.access].expired = true
-	}
-}
-
-// ExpireToken makes the given access token answer expired_token from now on. It
-// reports whether the token is known.
-func (s *Server) ExpireToken(accessToken string) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	t := s.access[accessToken]
-	if t == nil {
-		return false
-	}
-	t.expired = true
-	return true
-}
-
-// AddUser adds (or changes) portal user id.
-func (s *Server) AddUser(id int, admin bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	u := s.ensureUserLocked(id)
-	u.admin = admin
-}
-
 func (s *Server) ensureUserLocked(id int) *user {
 	u := s.users[id]
 	if u == nil {
@@ -533,64 +334,6 @@ func (s *Server) ensureUserLocked(id int) *user {
 		s.users[id] = u
 	}
 	return u
-}
-
-// DenyUserAccess makes OAuth calls acting for user id answer user_access_error
-// ("The user does not have access to the application.").
-func (s *Server) DenyUserAccess(id int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.ensureUserLocked(id).denied = true
-}
-
-// SetPortalDeleted makes every REST call answer 403 PORTAL_DELETED (before method
-// lookup), or restores the portal.
-func (s *Server) SetPortalDeleted(deleted bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.portalDeleted = deleted
-}
-
-// SetAppBlocked blocks (or unblocks) every application and webhook of the portal by hand,
-// as support does: calls answer OVERLOAD_LIMIT "REST API is blocked due to overload.".
-func (s *Server) SetAppBlocked(blocked bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.appBlocked = blocked
-}
-
-// SetCommercialPlan switches the portal's plan. On a non-commercial plan (false) REST
-// calls answer ACCESS_DENIED "REST is available only on commercial plans." (webhooks:
-// "...only by subscription."). The default is true.
-func (s *Server) SetCommercialPlan(commercial bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.commercial = commercial
-}
-
-// SetMethodCost makes each call of method (case-insensitive) count d of operating time
-// toward OPERATION_TIME_LIMIT, without sleeping. 0 removes the cost.
-func (s *Server) SetMethodCost(method string, d time.Duration) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	m := strings.ToLower(method)
-	if d <= 0 {
-		delete(s.methodCost, m)
-		return
-	}
-	s.methodCost[m] = d
-}
-
-// status returns the configured HTTP status of a system error code.
-func (s *Server) status(code string, def int) int {
-	if st, ok := s.cfg.statuses[strings.ToLower(code)]; ok {
-		return st
-	}
-	return def
-}
-
-func (s *Server) sysErr(def int, code, desc string) *restError {
-	return newErr(s.status(code, def), code, desc)
 }
 
 const (

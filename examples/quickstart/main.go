@@ -161,7 +161,7 @@ func batch(ctx context.Context, client *bitrix24.Client) error {
 	fmt.Println("\n== batch: 120 option writes in 3 requests")
 	var cmds []bitrix24.BatchCommand
 	for i := 0; i < 120; i++ {
-		cmd, err := client.UserOption.SetCommand(fmt.Sprintf("w%03d", i), map[string]any{fmt.Sprintf("counter_%03d", i): i})
+		cmd, err := client.UserOption.SetCommand(fmt.Sprintf("w%03d", i), map[string]any{fmt.Sprintf("counter_%03d", i): fmt.Sprint(i)})
 		if err != nil {
 			return err
 		}

@@ -181,7 +181,7 @@ func (b *Bucket) Wait(ctx context.Context) error {
 			b.tat = r.prevTAT
 		}
 		b.mu.Unlock()
-		return fmt.Errorf("leakybucket: next slot in %v is after the context deadline: %w",
+		return fmt.Errorf("the next free slot, in %v, is after the context deadline: %w",
 			time.Duration(r.slot-now), context.DeadlineExceeded)
 	}
 	b.mu.Unlock()

@@ -33,13 +33,13 @@ func Encode(params any) (string, error) {
 	}
 	data, err := json.Marshal(params)
 	if err != nil {
-		return "", fmt.Errorf("phpquery: marshal params: %w", err)
+		return "", fmt.Errorf("cannot be encoded as JSON: %w", err)
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
 	var v any
 	if err := dec.Decode(&v); err != nil {
-		return "", fmt.Errorf("phpquery: decode params: %w", err)
+		return "", fmt.Errorf("cannot be decoded from its JSON form: %w", err)
 	}
 	switch v := v.(type) {
 	case nil:
@@ -47,7 +47,7 @@ func Encode(params any) (string, error) {
 	case map[string]any:
 		return EncodeValues(v)
 	default:
-		return "", fmt.Errorf("phpquery: params must marshal to a JSON object, got %T", v)
+		return "", fmt.Errorf("must encode to a JSON object, not %T", v)
 	}
 }
 
@@ -71,18 +71,52 @@ func Encode(params any) (string, error) {
 // NUL), a nested key that is a single whitespace character ("a[ ]" means append in
 // PHP), and a top-level key PHP drops (only spaces, or a name that '.'/' ' mangling
 // turns into a "__Host-"/"__Secure-" prefix). Other top-level '.' and ' ' are accepted,
-// as http_build_query accepts them; PHP will read them as '_'.
+// as http_build_query accepts them; PHP will read them as '_'. Two top-level keys that
+// PHP reads as one name ("a.b" and "a_b") are rejected: PHP would keep only one value.
+//
+// Error texts do not name this package: callers show them to their users as they are.
 func EncodeValues(obj map[string]any) (string, error) {
+	keys := slices.Sorted(maps.Keys(obj))
+	if err := collision(keys); err != nil {
+		return "", err
+	}
 	var b strings.Builder
-	for _, k := range slices.Sorted(maps.Keys(obj)) {
+	for _, k := range keys {
 		if _, ok := topName(k); !ok || strings.ContainsAny(k, "[]\x00") {
-			return "", fmt.Errorf("phpquery: invalid top-level key %q: PHP would not read it back", k)
+			return "", fmt.Errorf("top-level key %q: PHP would not read it back", k)
 		}
 		if err := encodeValue(&b, k, obj[k]); err != nil {
 			return "", err
 		}
 	}
 	return b.String(), nil
+}
+
+// collision refuses two top-level keys that PHP reads as one name ("ui.theme" and
+// "ui_theme", " a" and "a"): PHP keeps only the last of them, so a value would be lost
+// without a word. keys are sorted; only a renamed key can collide.
+func collision(keys []string) error {
+	var byName map[string]string
+	for _, k := range keys {
+		if name, ok := topName(k); ok && name != k {
+			byName = make(map[string]string, len(keys))
+			break
+		}
+	}
+	if byName == nil {
+		return nil
+	}
+	for _, k := range keys {
+		name, ok := topName(k)
+		if !ok {
+			continue
+		}
+		if other, dup := byName[name]; dup {
+			return fmt.Errorf("top-level keys %q and %q both reach PHP as %q, which keeps only one of them", other, k, name)
+		}
+		byName[name] = k
+	}
+	return nil
 }
 
 // encodeValue writes v under the raw (unescaped) bracketed name.
@@ -102,13 +136,13 @@ func encodeValue(b *strings.Builder, name string, v any) error {
 	case float64:
 		text, err := json.Marshal(v) // same text Encode would produce; NaN and Inf fail
 		if err != nil {
-			return fmt.Errorf("phpquery: value of %q: %w", name, err)
+			return fmt.Errorf("value of %q: %w", name, err)
 		}
 		writePair(b, name, string(text))
 	case map[string]any:
 		for _, k := range slices.Sorted(maps.Keys(v)) {
 			if k == "" || strings.ContainsAny(k, "[]\x00") || (len(k) == 1 && isSpace(k[0])) {
-				return fmt.Errorf("phpquery: invalid key %q in %q: PHP would not read it back", k, name)
+				return fmt.Errorf("key %q in %q: PHP would not read it back", k, name)
 			}
 			if err := encodeValue(b, name+"["+k+"]", v[k]); err != nil {
 				return err
@@ -121,7 +155,7 @@ func encodeValue(b *strings.Builder, name string, v any) error {
 			}
 		}
 	default:
-		return fmt.Errorf("phpquery: value of %q: unsupported type %T", name, v)
+		return fmt.Errorf("value of %q: unsupported type %T", name, v)
 	}
 	return nil
 }
@@ -155,10 +189,12 @@ func writePair(b *strings.Builder, name, value string) {
 //     replaced by a map.
 //   - A name that is empty after this ("=1", "[a]=1") is skipped, and so is one that
 //     mangling made start with "__Host-" or "__Secure-" (PHP's cookie-prefix protection).
+//   - A name with more than [MaxNestingLevel] bracket groups removes its top-level
+//     variable, set by earlier pairs too (php.ini max_input_nesting_level); later pairs
+//     may set it again. So no input, however deep, builds a deeper tree.
 //
 // Leaves are strings and inner nodes map[string]any; there are no slices (see [ToList]).
-// Not emulated: ini limits (max_input_vars, max_input_nesting_level) and the key order
-// of PHP arrays.
+// Not emulated: max_input_vars and the key order of PHP arrays.
 func Parse(query string) map[string]any {
 	root := &node{m: map[string]any{}}
 	for pair := range strings.SplitSeq(query, "&") {
@@ -170,6 +206,10 @@ func Parse(query string) map[string]any {
 	}
 	return root.m
 }
+
+// MaxNestingLevel is PHP's default max_input_nesting_level: how many bracket groups a
+// name may have ("a[1]…[64]" is kept, one more drops the variable).
+const MaxNestingLevel = 64
 
 // node is a map being built by Parse, with what PHP keeps alongside an array.
 type node struct {
@@ -195,8 +235,13 @@ func (root *node) register(name, value string) {
 		return
 	}
 	rest := name[open:] // starts at the '[' being parsed
-	cur, appendKey := root, false
-	for {
+	cur, appendKey, top := root, false, key
+	for level := 1; ; level++ {
+		if level > MaxNestingLevel { // PHP drops the whole top-level variable
+			delete(root.m, top)
+			delete(root.kids, top)
+			return
+		}
 		start, j := 1, 1
 		if j < len(rest) && isSpace(rest[j]) {
 			j++

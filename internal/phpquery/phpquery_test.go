@@ -434,3 +434,22 @@ func checkTree(t *testing.T, m map[string]any, root bool) {
 		}
 	}
 }
+
+func TestParseNestingLimit(t *testing.T) {
+	t.Parallel()
+	deep := func(levels int) string { return "a" + strings.Repeat("[b]", levels) + "=1" }
+	nested := func(levels int) any {
+		var v any = "1"
+		for range levels {
+			v = map[string]any{"b": v}
+		}
+		return v
+	}
+	require.Equal(t, map[string]any{"a": nested(MaxNestingLevel)}, Parse(deep(MaxNestingLevel)))
+	// One level more drops the variable, earlier pairs included; other names stay.
+	require.Equal(t, map[string]any{"x": "2"}, Parse("a[c]=0&x=2&"+deep(MaxNestingLevel+1)))
+	// A later pair sets it again.
+	require.Equal(t, map[string]any{"a": map[string]any{"c": "3"}}, Parse(deep(MaxNestingLevel+1)+"&a[c]=3"))
+	// Two million levels (6 MB) give an empty tree, not a deep one.
+	require.Empty(t, Parse(deep(2_000_000)))
+}
