@@ -18,11 +18,13 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/b24go/bitrix24"
 	"github.com/b24go/bitrix24/bitrix24test"
 )
 
@@ -85,7 +87,18 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if errors.As(err, &ue) {
 		fmt.Fprintf(stderr, "Run '%s --help' for usage.\n", commandPath(root, args))
 	}
+	if needsApp(err) {
+		fmt.Fprintf(stderr, "This method needs an installed application: set %s, %s and a token file (see 'bitrix24 auth --help'), or --auth oauth.\n",
+			envClientID, envClientSecret)
+	}
 	return exitCode(err)
+}
+
+// needsApp tells a refusal of a webhook where the method needs an application.
+func needsApp(err error) bool {
+	var apiErr *bitrix24.APIError
+	return errors.Is(err, bitrix24.ErrWrongAuthType) ||
+		errors.As(err, &apiErr) && errors.Is(err, bitrix24.ErrAccessDenied) && strings.Contains(apiErr.Description, "Application context required")
 }
 
 // commandPath names the command the arguments reach, for the usage hint.
