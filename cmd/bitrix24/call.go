@@ -68,7 +68,7 @@ repeating it is harmless.`,
 				opts = append(opts, bitrix24.WithIdempotent())
 			}
 			var result json.RawMessage
-			if err := c.Call(ctx, args[0], params, &result, opts...); err != nil {
+			if err := c.Call(ctx, args[0], paramsOrNil(params), &result, opts...); err != nil {
 				return err
 			}
 			return a.printer().value(result)
@@ -191,4 +191,12 @@ func pathString(path []string) string {
 		return path[0]
 	}
 	return path[0] + "[" + strings.Join(path[1:], "][") + "]"
+}
+
+// paramsOrNil keeps a nil map a nil interface: no parameters at all.
+func paramsOrNil(p map[string]any) any {
+	if p == nil {
+		return nil
+	}
+	return p
 }
