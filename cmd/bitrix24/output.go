@@ -104,8 +104,11 @@ func normalizeJSON(raw []byte) ([]byte, error) {
 	var stack []container
 	for {
 		tok, err := dec.Token()
-		if err == io.EOF {
+		if err == io.EOF && len(stack) == 0 {
 			break
+		}
+		if err == io.EOF {
+			return nil, io.ErrUnexpectedEOF
 		}
 		if err != nil {
 			return nil, err
