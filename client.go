@@ -45,6 +45,8 @@ type Client struct {
 	secrets *redact.Secrets
 	log     *slog.Logger
 	resets  sync.Map // method name -> time.Time: last operating_reset_at seen
+
+	batcher *autoBatcher // nil unless WithAutoBatch; see autobatch.go
 }
 
 // service is what every service holds: the client it calls through.
@@ -79,6 +81,9 @@ func newClient(opts []Option, build func(c *Client) (credentials, error)) (*Clie
 		return nil, err
 	}
 	c.creds = creds
+	if o.autoBatchWait > 0 {
+		c.batcher = newAutoBatcher(c, o.autoBatchWait)
+	}
 	c.common.c = c
 	c.UserOption = (*UserOptionService)(&c.common)
 	c.UserFieldType = (*UserFieldTypeService)(&c.common)
@@ -132,7 +137,13 @@ func (c *Client) do(ctx context.Context, method string, params any, co callOptio
 	if err != nil {
 		return answer{}, err
 	}
-	return c.send(ctx, method, body, co.idempotent || isIdempotent(method))
+	idempotent := co.idempotent || isIdempotent(method)
+	if c.batcher != nil {
+		if ans, ok, err := c.batcher.try(ctx, method, body, idempotent); ok {
+			return ans, err
+		}
+	}
+	return c.send(ctx, method, body, idempotent)
 }
 
 // ready refuses what would otherwise panic: a nil ctx, or a Client that no constructor

@@ -43,6 +43,7 @@ type options struct {
 	logger          *slog.Logger
 	allowHTTP       bool
 	maxResponseSize int64
+	autoBatchWait   time.Duration // 0: auto-batching off
 	err             error
 }
 
@@ -168,6 +169,26 @@ func WithMaxResponseSize(n int64) Option {
 			return
 		}
 		o.maxResponseSize = n
+	}
+}
+
+// WithAutoBatch coalesces concurrent calls that are safe to batch into batch requests of
+// up to 50 commands: each such call is held at most maxWait to gather others, and a batch
+// goes out as soon as it holds 50 commands or its first call has waited maxWait.
+//
+// A call qualifies when it is safe to repeat (idempotent per the README's retry table, or
+// marked [WithIdempotent]), may run inside a batch, and has params that a query string
+// carries unchanged: strings, in maps and lists. Everything else is sent as before. Each
+// caller gets its own result or error; a failure of the batch request as a whole reaches
+// every caller in it, after the usual retries. maxWait 0 turns the option off (the
+// default); it must not exceed [MaxAutoBatchWait]. See [Client.AutoBatchStats].
+func WithAutoBatch(maxWait time.Duration) Option {
+	return func(o *options) {
+		if maxWait < 0 || maxWait > MaxAutoBatchWait {
+			o.fail("WithAutoBatch", "maxWait must be between 0 (off) and "+MaxAutoBatchWait.String())
+			return
+		}
+		o.autoBatchWait = maxWait
 	}
 }
 

@@ -10,7 +10,9 @@
 //     and the SDK (BenchmarkParallel);
 //   - ratelimit.png: wall time against n under a rate limit, measured and ideal
 //     (BenchmarkRateLimited);
-//   - payload.png: time per call against the size of the answer (BenchmarkPayload).
+//   - payload.png: time per call against the size of the answer (BenchmarkPayload);
+//   - autobatch.png: wall time of n concurrent calls with and without WithAutoBatch
+//     (BenchmarkAutoBatch).
 package main
 
 import (
@@ -54,6 +56,7 @@ func main() {
 		"throughput.png": throughputChart,
 		"ratelimit.png":  rateLimitChart,
 		"payload.png":    payloadChart,
+		"autobatch.png":  autoBatchChart,
 	} {
 		ch, err := c(res)
 		if err != nil {
@@ -225,6 +228,44 @@ func payloadChart(r results) (*chart, error) {
 	return ch, nil
 }
 
+// autoBatchChart: wall time of n concurrent calls with and without WithAutoBatch on
+// the standard plan (BenchmarkAutoBatch), in seconds of the portal's clock.
+func autoBatchChart(r results) (*chart, error) {
+	ch := &chart{
+		title:  "n concurrent UserOption.Set, standard plan 2/s, burst 50",
+		xlabel: "n calls",
+		ylabel: "wall time, s (log)",
+		logX:   true,
+		logY:   true,
+	}
+	ideal := series{label: "without, ideal (n - 50) / 2", color: colorIdeal, dashed: true}
+	for _, mode := range []struct {
+		name, label string
+		color       color.RGBA
+	}{{"direct", "without (portal clock at 50x)", colorRaw}, {"auto", "WithAutoBatch(10ms)", colorSDK}} {
+		s := series{label: mode.label, color: mode.color, markers: true}
+		for _, n := range []float64{100, 1000, 10000} {
+			wall, ok := r.median(fmt.Sprintf("AutoBatch/mode=%s/n=%d", mode.name, int(n)), "wall-s")
+			if !ok {
+				continue
+			}
+			s.xs = append(s.xs, n)
+			s.ys = append(s.ys, wall)
+			if mode.name == "direct" {
+				ideal.xs = append(ideal.xs, n)
+				ideal.ys = append(ideal.ys, (n-50)/2)
+			}
+		}
+		if len(s.xs) == 0 {
+			return nil, errors.New("no BenchmarkAutoBatch results")
+		}
+		ch.series = append(ch.series, s)
+	}
+	ch.series = append([]series{ideal}, ch.series...)
+	ch.xticks = []float64{100, 1000, 10000}
+	return ch, nil
+}
+
 // series is one line of a chart.
 type series struct {
 	label   string
@@ -375,8 +416,12 @@ func niceTicks(lo, hi float64) []float64 {
 // first one at or above hi.
 func logTicks(lo, hi float64) []float64 {
 	var ticks []float64
+	steps := []float64{1, 2, 5}
+	if hi > 1000*lo { // many decades: one tick per decade
+		steps = []float64{1}
+	}
 	for e := math.Floor(math.Log10(lo)) - 1; ; e++ {
-		for _, m := range []float64{1, 2, 5} {
+		for _, m := range steps {
 			v := m * math.Pow(10, e)
 			if len(ticks) > 0 && ticks[len(ticks)-1] <= lo && v <= lo {
 				ticks = ticks[:0] // keep only the last tick at or below lo
@@ -394,6 +439,9 @@ func logTicks(lo, hi float64) []float64 {
 func formatTick(v float64, all []float64) string {
 	if v == 0 {
 		return "0"
+	}
+	if all[0] > 0 && all[0] < 1 && all[len(all)-1] >= 10000 {
+		return strconv.FormatFloat(v, 'g', -1, 64) // decades from 0.001 to 10000
 	}
 	suffix := ""
 	if all[len(all)-1] >= 10000 {
