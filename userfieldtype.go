@@ -60,44 +60,30 @@ func (s *UserFieldTypeService) Update(ctx context.Context, t UserFieldType) erro
 }
 
 // List returns every type of this application, following the server's pages of 50
-// (userfieldtype.list). Height is not returned by the server and stays 0.
+// (userfieldtype.list) with [Client.List]; it fails instead of looping when the paging
+// does not advance. Height is not returned by the server and stays 0.
 func (s *UserFieldTypeService) List(ctx context.Context) ([]UserFieldType, error) {
 	if _, err := clientOf((*service)(s)); err != nil {
 		return nil, err
 	}
+	type row struct {
+		UserTypeID  string  `json:"USER_TYPE_ID"`
+		Handler     string  `json:"HANDLER"`
+		Title       string  `json:"TITLE"`
+		Description *string `json:"DESCRIPTION"`
+	}
 	var all []UserFieldType
-	start := 0
-	for {
-		ans, err := s.c.do(ctx, "userfieldtype.list", map[string]int{"start": start}, callOptions{})
-		env := ans.env
+	for p, err := range Rows[row](s.c.List(ctx, "userfieldtype.list", nil)) {
 		if err != nil {
 			return nil, err
 		}
-		var page []struct {
-			UserTypeID  string  `json:"USER_TYPE_ID"`
-			Handler     string  `json:"HANDLER"`
-			Title       string  `json:"TITLE"`
-			Description *string `json:"DESCRIPTION"`
+		t := UserFieldType{UserTypeID: p.UserTypeID, Handler: p.Handler, Title: p.Title}
+		if p.Description != nil {
+			t.Description = *p.Description
 		}
-		if err := decodeResult("userfieldtype.list", env.Result, &page); err != nil {
-			return nil, err
-		}
-		for _, p := range page {
-			t := UserFieldType{UserTypeID: p.UserTypeID, Handler: p.Handler, Title: p.Title}
-			if p.Description != nil {
-				t.Description = *p.Description
-			}
-			all = append(all, t)
-		}
-		if !env.HasNext {
-			return all, nil
-		}
-		if env.Next <= start || len(page) == 0 {
-			return nil, &UnexpectedResponseError{Method: "userfieldtype.list", StatusCode: 200,
-				Reason: fmt.Sprintf("paging does not advance (start %d, next %d)", start, env.Next)}
-		}
-		start = env.Next
+		all = append(all, t)
 	}
+	return all, nil
 }
 
 // Delete removes the type with the given id (userfieldtype.delete). Fields already

@@ -100,6 +100,7 @@ type portal struct {
 	userOptions map[optKey]*omap
 	appOptions  map[string]*omap
 	ufTypes     []*ufType
+	crm         crmStore // crm.item.list (methods_crm.go)
 
 	portalDeleted bool
 	appBlocked    bool

@@ -92,5 +92,6 @@ func (p *portal) clone() portal {
 	}
 	out.methodCost = maps.Clone(p.methodCost)
 	out.limiter = p.limiter.clone()
+	out.crm = p.crm.clone()
 	return out
 }

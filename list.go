@@ -1,0 +1,443 @@
+package bitrix24
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"iter"
+	"strconv"
+	"strings"
+
+	"github.com/b24go/bitrix24/internal/envelope"
+)
+
+// PageSize is how many rows a Bitrix24 list method returns per page
+// (IRestService::LIST_LIMIT); the server does not let a client change it.
+const PageSize = 50
+
+// ErrCursorStalled means a walk through a list stopped advancing: [Client.Scan] got a
+// page whose IDs were not beyond the last one seen (the method ignores the ID filter or
+// order), or [Client.List] got a "next" that was not beyond its "start". The iterator
+// ends with this error instead of looping over the same rows.
+var ErrCursorStalled = errors.New("bitrix24: list cursor does not advance")
+
+// ListOption adjusts [Client.List] and [Client.Scan] for a method's shape. The known
+// families (crm.item.list, tasks.task.list, crm.deal.list, ...) need none: see
+// [Client.Scan].
+type ListOption func(*listOptions)
+
+type listOptions struct {
+	// rowsKey is the member of an object result that holds the rows; "" means the
+	// result is the list itself. With rowsKeySet false, a list or an object with a
+	// single list member is accepted.
+	rowsKey    string
+	rowsKeySet bool
+	// idField names the ID in each row; filterField names it in filter and order.
+	idField     string
+	filterField string
+	desc        bool
+}
+
+// WithRowsKey names the member of the result that holds the rows, e.g. "items" for
+// crm.item.list or "tasks" for tasks.task.list. An empty key means the result is the
+// list itself (crm.deal.list, user.get, ...). Without this option, a result that is a
+// list, or an object with exactly one member that is a list, is taken as the rows.
+func WithRowsKey(key string) ListOption {
+	return func(o *listOptions) { o.rowsKey, o.rowsKeySet = key, true }
+}
+
+// WithIDField names the identifier Scan walks by: rowField in each row, filterField in
+// the filter and order it sends (filterField "" is rowField). tasks.task.list, for
+// example, returns "id" but filters and sorts by "ID": WithIDField("id", "ID").
+func WithIDField(rowField, filterField string) ListOption {
+	return func(o *listOptions) {
+		if filterField == "" {
+			filterField = rowField
+		}
+		o.idField, o.filterField = rowField, filterField
+	}
+}
+
+// WithDescending makes Scan walk from the highest ID down: order ID DESC and filter
+// "<ID" = the last ID seen.
+func WithDescending() ListOption {
+	return func(o *listOptions) { o.desc = true }
+}
+
+// listFamily is the shape of a list method whose answer the documentation shows.
+type listFamily struct {
+	rowsKey     string // "" : the result is the list
+	idField     string // the ID in each row
+	filterField string // the ID in filter and order
+}
+
+// listFamilies are the methods whose shape was checked in the official REST
+// documentation (github.com/bitrix24/b24restdocs at 5988ed13, paths below). Methods
+// not listed default to a list result (or an object with one list member) and "ID".
+var listFamilies = map[string]listFamily{
+	// api-reference/crm/universal/crm-item-list.md: {"items": [...]}, "id" a number;
+	// settings/performance/huge-data.md walks it with order {"id": "ASC"}, filter {">id": ...}.
+	"crm.item.list": {rowsKey: "items", idField: "id", filterField: "id"},
+	// api-reference/crm/universal/product-rows/crm-item-productrow-list.md:
+	// {"productRows": [...]}, "id"; filter and order take the row's fields.
+	"crm.item.productrow.list": {rowsKey: "productRows", idField: "id", filterField: "id"},
+	// api-reference/tasks/tasks-task-list.md: {"tasks": [...]}, rows carry "id" (a string),
+	// while filter and order name it "ID".
+	"tasks.task.list": {rowsKey: "tasks", idField: "id", filterField: "ID"},
+	// api-reference/catalog/product/catalog-product-list.md: {"products": [...]}, "id";
+	// filter and order take the catalog_product fields.
+	"catalog.product.list": {rowsKey: "products", idField: "id", filterField: "id"},
+	// api-reference/crm/{deals,leads,contacts,companies}/crm-*-list.md and
+	// crm/timeline/activities/activity-base/crm-activity-list.md: a list, "ID" a string;
+	// filter with the ">" / "<" prefixes, order {"ID": "ASC"}.
+	"crm.deal.list":     {idField: "ID", filterField: "ID"},
+	"crm.lead.list":     {idField: "ID", filterField: "ID"},
+	"crm.contact.list":  {idField: "ID", filterField: "ID"},
+	"crm.company.list":  {idField: "ID", filterField: "ID"},
+	"crm.activity.list": {idField: "ID", filterField: "ID"},
+	// Protocol reference §6.5 (userfieldtype-list.md): a list of rows without an ID, so
+	// List only.
+	"userfieldtype.list": {},
+}
+
+// newListOptions starts from the method's family, then applies opts.
+func newListOptions(method string, opts []ListOption) listOptions {
+	lo := listOptions{idField: "ID", filterField: "ID"}
+	if f, ok := listFamilies[strings.ToLower(method)]; ok {
+		lo.rowsKey, lo.rowsKeySet = f.rowsKey, true
+		if f.idField != "" {
+			lo.idField, lo.filterField = f.idField, f.filterField
+		}
+	}
+	for _, opt := range opts {
+		if opt != nil {
+			opt(&lo)
+		}
+	}
+	return lo
+}
+
+// List walks a *.list method by the server's cursor and yields every row: it sends
+// params with "start" (the params' own "start", else 0), then each "next" the server
+// answers, until an answer has no "next". Pages are retried like reads (see
+// [WithIdempotent]); ctx bounds the whole walk. Break out of the loop to stop early: no
+// further request is sent. After an error the iterator stops.
+//
+// params must encode to a JSON object (a map or a struct), or be nil. A row is the raw
+// JSON of one element; decode it with [Rows] or json.Unmarshal. The result may be the
+// list itself, or an object holding it (see [WithRowsKey]); an empty result ([]) has no
+// rows.
+//
+// The server counts the matching rows for every page ("total"), which grows slow on
+// large tables: for exports, use [Client.Scan].
+func (c *Client) List(ctx context.Context, method string, params any, opts ...ListOption) iter.Seq2[json.RawMessage, error] {
+	return func(yield func(json.RawMessage, error) bool) {
+		lo := newListOptions(method, opts)
+		base, err := listParams(method, params)
+		if err != nil {
+			yield(nil, err)
+			return
+		}
+		start := 0
+		if raw, ok := base["start"]; ok {
+			if n, ok := envelope.Int(raw); ok {
+				start = n
+			}
+		}
+		for {
+			base["start"] = json.RawMessage(strconv.Itoa(start))
+			rows, env, err := c.listPage(ctx, method, base, lo)
+			if err != nil {
+				yield(nil, err)
+				return
+			}
+			for _, row := range rows {
+				if !yield(row, nil) {
+					return
+				}
+			}
+			if !env.HasNext {
+				return
+			}
+			if env.Next <= start || len(rows) == 0 {
+				yield(nil, fmt.Errorf("%w: %w", ErrCursorStalled, &UnexpectedResponseError{Method: method, StatusCode: 200,
+					Reason: fmt.Sprintf("paging does not advance (start %d, next %d, %d rows)", start, env.Next, len(rows))}))
+				return
+			}
+			start = env.Next
+		}
+	}
+}
+
+// Scan walks a *.list method by ID and yields every row: it sends params with order
+// {ID: ASC}, "start" -1 (the server then does not count the rows, so every page costs
+// the same however deep the walk) and, after the first page, filter ">ID" = the last
+// ID seen, merged into the params' own filter. It stops after a page of fewer than
+// [PageSize] rows. This is the documented way to export large tables
+// (settings/performance/huge-data.md).
+//
+// params must encode to a JSON object (a map or a struct), or be nil; its "filter",
+// if any, must be an object; its "order", if any, may only repeat the order Scan sends
+// (Scan cannot sort otherwise); its "start" is replaced. A ">ID" already in the filter
+// bounds the first page, so a walk can resume.
+//
+// The rows' key and the ID field of the known families are built in: crm.item.list
+// ("items", "id"), crm.item.productrow.list ("productRows", "id"), tasks.task.list
+// ("tasks", rows "id", filter "ID"), catalog.product.list ("products", "id"), and
+// crm.deal.list, crm.lead.list, crm.contact.list, crm.company.list, crm.activity.list
+// (a list, "ID"). Other methods default to "ID"; adjust with [WithRowsKey] and
+// [WithIDField]. [WithDescending] walks down from the highest ID. Methods whose
+// sorting is not an order object (user.get takes "sort" and "order" strings) cannot
+// be scanned: use [Client.List].
+//
+// Scan fails with [ErrCursorStalled] instead of looping when a page's IDs are not all
+// beyond the last ID seen, in order: the method ignores the filter or the order. Pages
+// are retried like reads; ctx bounds the whole walk; breaking out of the loop sends no
+// further request.
+func (c *Client) Scan(ctx context.Context, method string, params any, opts ...ListOption) iter.Seq2[json.RawMessage, error] {
+	return func(yield func(json.RawMessage, error) bool) {
+		lo := newListOptions(method, opts)
+		base, filter, err := scanParams(method, params, lo)
+		if err != nil {
+			yield(nil, err)
+			return
+		}
+		cursorKey := ">" + lo.filterField
+		if lo.desc {
+			cursorKey = "<" + lo.filterField
+		}
+		var last ID
+		for page := 0; ; page++ {
+			if page > 0 {
+				filter[cursorKey] = json.RawMessage(last.String())
+			}
+			if len(filter) > 0 {
+				data, err := json.Marshal(filter)
+				if err != nil {
+					yield(nil, err)
+					return
+				}
+				base["filter"] = data
+			}
+			rows, _, err := c.listPage(ctx, method, base, lo)
+			if err != nil {
+				yield(nil, err)
+				return
+			}
+			next, err := lo.checkIDs(method, rows, last, page > 0, cursorKey)
+			if err != nil {
+				yield(nil, err)
+				return
+			}
+			for _, row := range rows {
+				if !yield(row, nil) {
+					return
+				}
+			}
+			if len(rows) < PageSize {
+				return
+			}
+			last = next
+		}
+	}
+}
+
+// listPage requests one page and returns its rows.
+func (c *Client) listPage(ctx context.Context, method string, params map[string]json.RawMessage, lo listOptions) ([]json.RawMessage, *envelope.Envelope, error) {
+	body, err := json.Marshal(params)
+	if err != nil {
+		return nil, nil, invalid("params", "cannot be encoded as JSON: "+err.Error())
+	}
+	ans, err := c.do(ctx, method, json.RawMessage(body), callOptions{idempotent: true})
+	if err != nil {
+		return nil, nil, err
+	}
+	rows, err := lo.rows(method, ans.env.Result)
+	if err != nil {
+		return nil, nil, err
+	}
+	return rows, ans.env, nil
+}
+
+// listParams encodes params once into the members of a JSON object.
+func listParams(method string, params any) (map[string]json.RawMessage, error) {
+	if err := checkMethod(method); err != nil {
+		return nil, err
+	}
+	data, err := encodeParams(params)
+	if err != nil {
+		return nil, err
+	}
+	m := map[string]json.RawMessage{}
+	if err := json.Unmarshal(data, &m); err != nil {
+		return nil, invalid("params", "must encode to a JSON object: "+err.Error())
+	}
+	return m, nil
+}
+
+// scanParams is listParams with Scan's order and start, and the params' filter taken
+// apart so that the cursor can be merged into it.
+func scanParams(method string, params any, lo listOptions) (map[string]json.RawMessage, map[string]json.RawMessage, error) {
+	if lo.filterField == "" || lo.idField == "" {
+		return nil, nil, invalid("WithIDField", "the ID field must not be empty")
+	}
+	base, err := listParams(method, params)
+	if err != nil {
+		return nil, nil, err
+	}
+	filter := map[string]json.RawMessage{}
+	if raw, ok := base["filter"]; ok && !isEmptyJSON(raw) {
+		if bytes.TrimSpace(raw)[0] != '{' {
+			return nil, nil, invalid("params.filter", "must be a JSON object for Scan")
+		}
+		if err := json.Unmarshal(raw, &filter); err != nil {
+			return nil, nil, invalid("params.filter", err.Error())
+		}
+	}
+	dir := "ASC"
+	if lo.desc {
+		dir = "DESC"
+	}
+	if raw, ok := base["order"]; ok && !isEmptyJSON(raw) {
+		var order map[string]string
+		if json.Unmarshal(raw, &order) != nil || len(order) != 1 {
+			return nil, nil, invalid("params.order", fmt.Sprintf("Scan sorts by %s only; leave order out (WithDescending sorts down)", lo.filterField))
+		}
+		for k, v := range order {
+			if !strings.EqualFold(k, lo.filterField) || !strings.EqualFold(v, dir) {
+				return nil, nil, invalid("params.order", fmt.Sprintf("Scan sorts by %s %s only; leave order out (WithDescending sorts down)", lo.filterField, dir))
+			}
+		}
+	}
+	order, _ := json.Marshal(map[string]string{lo.filterField: dir})
+	base["order"] = order
+	base["start"] = json.RawMessage("-1")
+	delete(base, "filter")
+	return base, filter, nil
+}
+
+// isEmptyJSON: absent, null, or PHP's [] for an empty map.
+func isEmptyJSON(raw json.RawMessage) bool {
+	raw = bytes.TrimSpace(raw)
+	return len(raw) == 0 || string(raw) == "null" || envelope.IsEmptyList(raw)
+}
+
+// rows extracts the rows of a page: the result itself, or its member lo.rowsKey. PHP
+// sends an empty list, or an empty object, as [].
+func (lo listOptions) rows(method string, result json.RawMessage) ([]json.RawMessage, error) {
+	result = bytes.TrimSpace(result)
+	if isEmptyJSON(result) {
+		return nil, nil
+	}
+	switch result[0] {
+	case '[':
+		return decodeRows(method, result)
+	case '{':
+		var m map[string]json.RawMessage
+		if err := json.Unmarshal(result, &m); err != nil {
+			return nil, listShapeError(method, "result is not valid JSON")
+		}
+		if lo.rowsKeySet && lo.rowsKey != "" {
+			v, ok := m[lo.rowsKey]
+			if !ok {
+				return nil, listShapeError(method, fmt.Sprintf("result has no %q member (set WithRowsKey)", lo.rowsKey))
+			}
+			if isEmptyJSON(v) {
+				return nil, nil
+			}
+			return decodeRows(method, v)
+		}
+		if !lo.rowsKeySet && len(m) == 1 {
+			for _, v := range m {
+				if isEmptyJSON(v) {
+					return nil, nil
+				}
+				if v = bytes.TrimSpace(v); v[0] == '[' {
+					return decodeRows(method, v)
+				}
+			}
+		}
+	}
+	return nil, listShapeError(method, "result is not a list of rows (set WithRowsKey)")
+}
+
+func decodeRows(method string, raw json.RawMessage) ([]json.RawMessage, error) {
+	var rows []json.RawMessage
+	if err := json.Unmarshal(raw, &rows); err != nil {
+		return nil, listShapeError(method, "the rows are not a JSON list")
+	}
+	return rows, nil
+}
+
+func listShapeError(method, reason string) error {
+	return &UnexpectedResponseError{Method: method, StatusCode: 200, Reason: reason}
+}
+
+// checkIDs verifies that the page's IDs run in Scan's order beyond the last ID seen
+// (when there is one) and returns the page's last ID.
+func (lo listOptions) checkIDs(method string, rows []json.RawMessage, last ID, haveLast bool, cursorKey string) (ID, error) {
+	prev, have := last, haveLast
+	for _, row := range rows {
+		id, err := lo.rowID(method, row)
+		if err != nil {
+			return 0, err
+		}
+		if have && (id <= prev && !lo.desc || id >= prev && lo.desc) {
+			return 0, fmt.Errorf("bitrix24: %s: %w: ID %d came after %d (does the method honour filter %q and order %s?)",
+				method, ErrCursorStalled, id, prev, cursorKey, lo.filterField)
+		}
+		prev, have = id, true
+	}
+	return prev, nil
+}
+
+// rowID reads the row's ID field, matching its name case-insensitively if need be.
+func (lo listOptions) rowID(method string, row json.RawMessage) (ID, error) {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(row, &m); err != nil {
+		return 0, listShapeError(method, "a row is not a JSON object")
+	}
+	raw, ok := m[lo.idField]
+	if !ok {
+		for k, v := range m {
+			if strings.EqualFold(k, lo.idField) {
+				raw, ok = v, true
+				break
+			}
+		}
+	}
+	if !ok {
+		return 0, listShapeError(method, fmt.Sprintf("a row has no %q field (set WithIDField)", lo.idField))
+	}
+	var id ID
+	if err := id.UnmarshalJSON(raw); err != nil {
+		return 0, listShapeError(method, fmt.Sprintf("a row's %q is not an integer", lo.idField))
+	}
+	return id, nil
+}
+
+// Rows decodes each row of a [Client.List] or [Client.Scan] walk into T:
+//
+//	for deal, err := range bitrix24.Rows[Deal](client.Scan(ctx, "crm.deal.list", params)) { ... }
+//
+// A row that does not decode ends the walk with the error. PHP's [] for an empty
+// object decodes as an empty map or struct.
+func Rows[T any](seq iter.Seq2[json.RawMessage, error]) iter.Seq2[T, error] {
+	return func(yield func(T, error) bool) {
+		for raw, err := range seq {
+			var v T
+			if err == nil {
+				err = decodeResult("list row", raw, &v)
+			}
+			if err != nil {
+				yield(v, err)
+				return
+			}
+			if !yield(v, nil) {
+				return
+			}
+		}
+	}
+}
