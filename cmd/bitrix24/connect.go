@@ -150,16 +150,26 @@ const (
 	hookFakeFault = "BITRIX24_FAKE_FAULT"
 )
 
+// The fake portal holds fakeDeals deals (crm.item.list entityTypeId=2), enough for
+// three pages of 50.
+const (
+	crmDeals  = 2
+	fakeDeals = 120
+)
+
 // startFake starts the in-process portal once per run.
 func (a *cli) startFake() (*bitrix24test.Server, error) {
 	if a.fake != nil {
 		return a.fake, nil
 	}
-	srv := bitrix24test.NewServer()
+	srv := bitrix24test.NewServer(
+		bitrix24test.WithScope(bitrix24test.DefaultScope+",crm"),
+		bitrix24test.WithWebhookScope(bitrix24test.DefaultWebhookScope+",crm"))
 	if err := injectFaults(srv, a.getenv(hookFakeFault)); err != nil {
 		srv.Close()
 		return nil, err
 	}
+	srv.SeedCRMItems(crmDeals, fakeDeals)
 	a.fake = srv
 	a.note("using an in-process fake portal at %s; nothing leaves this machine", srv.URL)
 	return srv, nil
