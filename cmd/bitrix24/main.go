@@ -143,8 +143,9 @@ or an installed application:
   BITRIX24_TOKEN_URL      the token endpoint (default https://oauth.bitrix.info/oauth/token/)
 A webhook is used when one is set, unless --auth oauth. user.option.* and
 userfieldtype.* need an application: Bitrix24 refuses them through a webhook.
---fake runs the command against an in-process fake portal with an installed
-application and a webhook; nothing leaves this machine.
+--fake runs the command against a fresh in-process fake portal with an installed
+application, a webhook and 120 deals (crm.item.list entityTypeId=2); nothing
+leaves this machine.
 
 Parameters: key=value sends value as a string; key:=JSON sends any JSON value
 (numbers, true, null, lists, objects); brackets name nested members:
