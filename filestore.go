@@ -21,7 +21,8 @@ import (
 // an advisory file lock (flock), so a refresh happens once across every process that
 // uses the same directory.
 type FileTokenStore struct {
-	dir string
+	dir  string
+	file string // set by NewFileTokenStoreAt: the one file every key maps to
 }
 
 // NewFileTokenStore returns a store keeping its files under dir, which is created (mode
@@ -36,9 +37,30 @@ func NewFileTokenStore(dir string) (*FileTokenStore, error) {
 	return &FileTokenStore{dir: dir}, nil
 }
 
+// NewFileTokenStoreAt returns a store that keeps one pair, whatever its key, in the file
+// at path: for a command-line tool whose user names the file. Its directory is created
+// (mode 0700) if it does not exist. Writes are atomic and 0600 and the lock is path +
+// ".lock", as with [NewFileTokenStore]: pointed at the file a server's directory store
+// keeps for a key ([FileTokenStore.Path]), both share that pair and its lock.
+func NewFileTokenStoreAt(path string) (*FileTokenStore, error) {
+	if strings.TrimSpace(path) == "" {
+		return nil, invalid("path", "must not be empty")
+	}
+	s, err := NewFileTokenStore(filepath.Dir(path))
+	if err != nil {
+		return nil, err
+	}
+	s.file = filepath.Clean(path)
+	return s, nil
+}
+
 // Path is the file that holds the pair of key. Its name is built from the key alone
-// (never from a token): the member id, escaped, and the user id.
+// (never from a token): the member id, escaped, and the user id. A store made by
+// [NewFileTokenStoreAt] returns its one file for every key.
 func (s *FileTokenStore) Path(key TokenKey) string {
+	if s.file != "" {
+		return s.file
+	}
 	member := strings.Map(func(r rune) rune {
 		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' {
 			return r
