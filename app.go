@@ -158,6 +158,22 @@ func (a *App) check(ctx context.Context, needSecret bool) error {
 	return nil
 }
 
+// endpoint returns the transport and the validated URL of one of the App's endpoints
+// (field, raw and def as for endpointURL); its secrets hold the client secret.
+func (a *App) endpoint(field, raw, def string) (*transport, string, error) {
+	o, err := a.options()
+	if err != nil {
+		return nil, "", err
+	}
+	u, err := endpointURL(field, raw, def, o.allowHTTP)
+	if err != nil {
+		return nil, "", err
+	}
+	secrets := &redact.Secrets{}
+	secrets.AddPinned(a.ClientSecret)
+	return newTransport(o, secrets), u, nil
+}
+
 // endpointURL validates an absolute endpoint URL of the App (no query: secrets never
 // travel in one) and returns it.
 func endpointURL(field, raw, def string, allowHTTP bool) (string, error) {
@@ -222,24 +238,18 @@ func (a *App) Exchange(ctx context.Context, code string) (Token, error) {
 	if code == "" {
 		return Token{}, invalid("code", "must not be empty")
 	}
-	o, err := a.options()
+	tr, tokenURL, err := a.endpoint("App.TokenURL", a.TokenURL, DefaultTokenURL)
 	if err != nil {
 		return Token{}, err
 	}
-	tokenURL, err := endpointURL("App.TokenURL", a.TokenURL, DefaultTokenURL, o.allowHTTP)
-	if err != nil {
-		return Token{}, err
-	}
-	secrets := &redact.Secrets{}
-	secrets.AddPinned(a.ClientSecret)
 	te := tokenEndpoint{url: tokenURL, clientID: a.ClientID, clientSecret: a.ClientSecret,
-		post: newTransport(o, secrets).postForm, secrets: secrets}
+		post: tr.postForm, secrets: tr.secrets}
 	tok, err := te.exchange(ctx, code)
 	if err != nil {
 		return Token{}, err
 	}
 	if tok.MemberID == "" {
-		return Token{}, unexpectedAnswer(secrets, refreshMethod, http.StatusOK, "the token answer has no member_id", nil)
+		return Token{}, unexpectedAnswer(tr.secrets, refreshMethod, http.StatusOK, "the token answer has no member_id", nil)
 	}
 	if tok.UserID == 0 {
 		// The documented answer names no user: ask the authorization server whose pair

@@ -9,8 +9,6 @@ import (
 	"net/url"
 	"strings"
 	"time"
-
-	"github.com/b24go/bitrix24/internal/redact"
 )
 
 // verifiedToken is a positive app.info answer, kept until expires.
@@ -131,18 +129,13 @@ type appInfoWire struct {
 
 // appInfo calls app.info on the authorization server with token, sent in a form body.
 func (a *App) appInfo(ctx context.Context, token string) (appInfo, error) {
-	o, err := a.options()
+	tr, base, err := a.endpoint("App.ServerEndpoint", a.ServerEndpoint, DefaultServerEndpoint)
 	if err != nil {
 		return appInfo{}, err
 	}
-	base, err := endpointURL("App.ServerEndpoint", a.ServerEndpoint, DefaultServerEndpoint, o.allowHTTP)
-	if err != nil {
-		return appInfo{}, err
-	}
-	secrets := &redact.Secrets{}
-	secrets.AddPinned(a.ClientSecret)
+	secrets := tr.secrets
 	secrets.Add(token)
-	ans, err := newTransport(o, secrets).postForm(ctx, strings.TrimRight(base, "/")+"/"+appInfoMethod,
+	ans, err := tr.postForm(ctx, strings.TrimRight(base, "/")+"/"+appInfoMethod,
 		url.Values{"auth": {token}}, true)
 	if err != nil {
 		return appInfo{}, fmt.Errorf("bitrix24: %s: %w", appInfoMethod, err)

@@ -153,10 +153,8 @@ func (c *Client) List(ctx context.Context, method string, params any, opts ...Li
 				yield(nil, err)
 				return
 			}
-			for _, row := range rows {
-				if !yield(row, nil) {
-					return
-				}
+			if !yieldRows(yield, rows) {
+				return
 			}
 			if !env.HasNext {
 				return
@@ -231,10 +229,8 @@ func (c *Client) Scan(ctx context.Context, method string, params any, opts ...Li
 				yield(nil, err)
 				return
 			}
-			for _, row := range rows {
-				if !yield(row, nil) {
-					return
-				}
+			if !yieldRows(yield, rows) {
+				return
 			}
 			if len(rows) < PageSize {
 				return
@@ -242,6 +238,16 @@ func (c *Client) Scan(ctx context.Context, method string, params any, opts ...Li
 			last = next
 		}
 	}
+}
+
+// yieldRows hands a page's rows to yield; false when the loop broke out.
+func yieldRows(yield func(json.RawMessage, error) bool, rows []json.RawMessage) bool {
+	for _, row := range rows {
+		if !yield(row, nil) {
+			return false
+		}
+	}
+	return true
 }
 
 // listPage requests one page and returns its rows.

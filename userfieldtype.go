@@ -35,28 +35,14 @@ type UserFieldType struct {
 // portal, by any application, or when this application already bound the same Handler
 // URL to another type: each type of an application needs its own handler URL.
 func (s *UserFieldTypeService) Add(ctx context.Context, t UserFieldType) error {
-	c, err := clientOf((*service)(s))
-	if err != nil {
-		return err
-	}
-	if err := t.validate(); err != nil {
-		return err
-	}
-	return c.Call(ctx, "userfieldtype.add", t.addParams(), nil)
+	return (*service)(s).write(ctx, "userfieldtype.add", t.validate, t.addParams())
 }
 
 // Update replaces the handler, title, description and height of an existing type of
 // this application (userfieldtype.update); Height 0 restores the standard height.
 // TITLE is always sent: the server fails an update without it after a partial write.
 func (s *UserFieldTypeService) Update(ctx context.Context, t UserFieldType) error {
-	c, err := clientOf((*service)(s))
-	if err != nil {
-		return err
-	}
-	if err := t.validate(); err != nil {
-		return err
-	}
-	return c.Call(ctx, "userfieldtype.update", t.params(), nil)
+	return (*service)(s).write(ctx, "userfieldtype.update", t.validate, t.params())
 }
 
 // List returns every type of this application, following the server's pages of 50
@@ -89,14 +75,8 @@ func (s *UserFieldTypeService) List(ctx context.Context) ([]UserFieldType, error
 // Delete removes the type with the given id (userfieldtype.delete). Fields already
 // created with it are left alone by the server.
 func (s *UserFieldTypeService) Delete(ctx context.Context, userTypeID string) error {
-	c, err := clientOf((*service)(s))
-	if err != nil {
-		return err
-	}
-	if err := validateUserTypeID(userTypeID); err != nil {
-		return err
-	}
-	return c.Call(ctx, "userfieldtype.delete", map[string]string{"USER_TYPE_ID": userTypeID}, nil)
+	return (*service)(s).write(ctx, "userfieldtype.delete", func() error { return validateUserTypeID(userTypeID) },
+		map[string]string{"USER_TYPE_ID": userTypeID})
 }
 
 func (t UserFieldType) params() map[string]any {

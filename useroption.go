@@ -23,14 +23,8 @@ type UserOptionService service
 // Keys not given are kept; there is no delete. At least one key is required, and no key
 // may be empty.
 func (s *UserOptionService) Set(ctx context.Context, options map[string]any) error {
-	c, err := clientOf((*service)(s))
-	if err != nil {
-		return err
-	}
-	if err := validateOptions(options); err != nil {
-		return err
-	}
-	return c.Call(ctx, "user.option.set", map[string]any{"options": options}, nil)
+	return (*service)(s).write(ctx, "user.option.set", func() error { return validateOptions(options) },
+		map[string]any{"options": options})
 }
 
 // Get decodes the value stored under key into dst (user.option.get with "option").

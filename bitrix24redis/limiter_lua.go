@@ -16,13 +16,16 @@ import "github.com/redis/go-redis/v9"
 // today, exact in Lua's doubles); they are written with %.0f because tostring would use
 // exponent notation.
 
+// luaNow opens both scripts: now is the server's clock in µs.
+const luaNow = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])`
+
 // reserveScript takes the earliest usable slot. ARGV: interval µs, tolerance µs, the
 // longest acceptable wait in µs (-1: any). It answers {1, wait, slot, prev, tat} when a slot
 // was reserved and {0, wait} when the slot would come after the longest acceptable wait
 // (nothing is reserved then).
-var reserveScript = redis.NewScript(`
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+var reserveScript = redis.NewScript(luaNow + `
 local interval = tonumber(ARGV[1])
 local tol = tonumber(ARGV[2])
 local maxwait = tonumber(ARGV[3])
@@ -68,9 +71,7 @@ return {1, wait, slot, tat, nt}
 // of the reservation. At the end of the chain it rewinds the chain exactly (and keeps
 // rewinding over slots given back earlier); elsewhere it keeps the slot for the next
 // caller. A slot already in the past is dropped: it can no longer be used on time.
-var releaseScript = redis.NewScript(`
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+var releaseScript = redis.NewScript(luaNow + `
 local slot = tonumber(ARGV[1])
 local prev = tonumber(ARGV[2])
 local mine = tonumber(ARGV[3])

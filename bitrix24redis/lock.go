@@ -82,35 +82,21 @@ func (s *TokenStore) LockToken(ctx context.Context, key bitrix24.TokenKey) (func
 
 // hold renews the lease of a held lock until the returned unlock is called.
 func (s *TokenStore) hold(name, value string) func() {
-	stop := make(chan struct{})
-	done := make(chan struct{})
 	every := s.lease / 3
-	go func() {
-		defer close(done)
-		t := time.NewTicker(every)
-		defer t.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-t.C:
-			}
-			ctx, cancel := context.WithTimeout(context.Background(), every)
-			n, err := bounded(ctx, func(ctx context.Context) (int64, error) {
-				return renewScript.Run(ctx, s.rdb, []string{name}, value, s.lease.Milliseconds()).Int64()
-			}, nil)
-			cancel()
-			if err == nil && n == 0 {
-				return // the lease ran out and someone else may hold the lock: stop renewing
-			}
-			// On an error keep trying: Redis may be back before the lease runs out.
-		}
-	}()
+	stopRenewing := everyTick(every, func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), every)
+		defer cancel()
+		n, err := bounded(ctx, func(ctx context.Context) (int64, error) {
+			return renewScript.Run(ctx, s.rdb, []string{name}, value, s.lease.Milliseconds()).Int64()
+		}, nil)
+		// n == 0: the lease ran out and someone else may hold the lock, so stop renewing.
+		// On an error keep trying: Redis may be back before the lease runs out.
+		return err != nil || n != 0
+	})
 	var once sync.Once
 	return func() {
 		once.Do(func() {
-			close(stop)
-			<-done
+			stopRenewing()
 			s.unlock(name, value)
 		})
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
+	"github.com/b24go/bitrix24/bitrix24redis"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -42,23 +43,9 @@ func startRedis(tb testing.TB) *testRedis {
 		}
 		// miniredis lets keys expire only when told to: make its TTLs follow the real
 		// clock, as a real server's do.
-		stop := make(chan struct{})
-		ticked := make(chan struct{})
-		go func() {
-			defer close(ticked)
-			const tick = 10 * time.Millisecond
-			t := time.NewTicker(tick)
-			defer t.Stop()
-			for {
-				select {
-				case <-stop:
-					return
-				case <-t.C:
-					m.FastForward(tick)
-				}
-			}
-		}()
-		tb.Cleanup(func() { close(stop); <-ticked; m.Close() })
+		const tick = 10 * time.Millisecond
+		stopTicks := bitrix24redis.EveryTick(tick, func() bool { m.FastForward(tick); return true })
+		tb.Cleanup(func() { stopTicks(); m.Close() })
 		return &testRedis{Addr: m.Addr(), mini: m}
 	}
 	var lastErr error

@@ -11,25 +11,6 @@ import (
 	"github.com/b24go/bitrix24"
 )
 
-func (a *cli) authCommand() *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "auth",
-		Short: "Get an application's token pair into the token file (OAuth)",
-		Long: `Get an installed application's token pair (OAuth 2.0 authorization code):
-
-  1. bitrix24 auth url          prints the portal page where a user grants access;
-                                the portal then sends the browser to the application's
-                                redirect URI with ?code=...&state=...
-  2. bitrix24 auth exchange CODE  trades the code (within 30 seconds) for the pair and
-                                writes it into the token file (0600, atomically).
-
-Later commands use the pair from the token file and rotate it on every refresh.
-With --fake, "auth exchange fake" exchanges a code the fake portal issues on the spot.`,
-	}
-	cmd.AddCommand(a.authURLCommand(), a.authExchangeCommand())
-	return cmd
-}
-
 // app is the application of the settings, or of the fake portal.
 func (a *cli) app(needSecret bool) (*bitrix24.App, string, error) {
 	if a.fakeMode {
@@ -164,4 +145,21 @@ func (a *cli) fakeCode(app *bitrix24.App, portal string) (string, error) {
 		return "", err
 	}
 	return q.Get("code"), nil
+}
+
+func (a *cli) authCommand() *cobra.Command {
+	return group(&cobra.Command{
+		Use:   "auth",
+		Short: "Get an application's token pair into the token file (OAuth)",
+		Long: `Get an installed application's token pair (OAuth 2.0 authorization code):
+
+  1. bitrix24 auth url          prints the portal page where a user grants access;
+                                the portal then sends the browser to the application's
+                                redirect URI with ?code=...&state=...
+  2. bitrix24 auth exchange CODE  trades the code (within 30 seconds) for the pair and
+                                writes it into the token file (0600, atomically).
+
+Later commands use the pair from the token file and rotate it on every refresh.
+With --fake, "auth exchange fake" exchanges a code the fake portal issues on the spot.`,
+	}, a.authURLCommand(), a.authExchangeCommand())
 }

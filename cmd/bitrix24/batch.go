@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -57,49 +58,45 @@ never retried once it may have run.`,
 			if err != nil {
 				return err
 			}
-			ctx, cancel := a.context(cmd)
-			defer cancel()
-			c, err := a.client(ctx)
-			if err != nil {
-				return err
-			}
-			bar := a.progress(len(cmds), "batch")
-			defer bar.done()
-			p := a.printer()
-			var firstErr error
-			for start := 0; start < len(cmds); start += bitrix24.MaxBatchCommands {
-				chunk := cmds[start:min(start+bitrix24.MaxBatchCommands, len(cmds))]
-				res, err := c.Batch(ctx, halt, chunk...)
-				if err != nil {
-					_ = p.flush()
-					return err
-				}
-				for _, bc := range chunk {
-					out, cmdErr := batchOutcome(bc.Key, res)
-					if cmdErr != nil && firstErr == nil {
-						firstErr = cmdErr
-					}
-					if err := p.rowOf(out); err != nil {
+			return a.withClient(cmd, func(ctx context.Context, c *bitrix24.Client) error {
+				bar := a.progress(len(cmds), "batch")
+				defer bar.done()
+				p := a.printer()
+				var firstErr error
+				for start := 0; start < len(cmds); start += bitrix24.MaxBatchCommands {
+					chunk := cmds[start:min(start+bitrix24.MaxBatchCommands, len(cmds))]
+					res, err := c.Batch(ctx, halt, chunk...)
+					if err != nil {
+						_ = p.flush()
 						return err
 					}
-				}
-				bar.add(len(chunk))
-				if halt && len(res.Errors) > 0 {
-					for _, bc := range cmds[start+len(chunk):] {
-						if err := p.rowOf(batchOutput{Key: bc.Key, Skipped: true}); err != nil {
+					for _, bc := range chunk {
+						out, cmdErr := batchOutcome(bc.Key, res)
+						if cmdErr != nil && firstErr == nil {
+							firstErr = cmdErr
+						}
+						if err := p.rowOf(out); err != nil {
 							return err
 						}
 					}
-					break
+					bar.add(len(chunk))
+					if halt && len(res.Errors) > 0 {
+						for _, bc := range cmds[start+len(chunk):] {
+							if err := p.rowOf(batchOutput{Key: bc.Key, Skipped: true}); err != nil {
+								return err
+							}
+						}
+						break
+					}
 				}
-			}
-			if err := p.flush(); err != nil {
-				return err
-			}
-			if firstErr != nil {
-				return fmt.Errorf("batch: the first failed command: %w", firstErr)
-			}
-			return nil
+				if err := p.flush(); err != nil {
+					return err
+				}
+				if firstErr != nil {
+					return fmt.Errorf("batch: the first failed command: %w", firstErr)
+				}
+				return nil
+			})
 		}),
 	}
 	cmd.Flags().BoolVar(&halt, "halt", false, "stop at the first failing command")

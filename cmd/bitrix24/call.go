@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -33,7 +34,6 @@ func completeMethod(_ *cobra.Command, args []string, prefix string) ([]string, c
 }
 
 func (a *cli) callCommand() *cobra.Command {
-	var paramsJSON string
 	var idempotent bool
 	cmd := &cobra.Command{
 		Use:   "call METHOD [key=value | key:=JSON ...]",
@@ -50,33 +50,39 @@ repeating it is harmless.`,
   bitrix24 call crm.deal.get id:=42
   bitrix24 call user.option.set options[theme]=dark
   bitrix24 call crm.deal.list --params '{"filter": {">OPPORTUNITY": 1000}}' select:='["ID","TITLE"]'`,
-		Args:              cobra.MinimumNArgs(1),
-		ValidArgsFunction: completeMethod,
-		RunE: a.runE(func(cmd *cobra.Command, args []string) error {
-			params, err := a.params(paramsJSON, args[1:])
-			if err != nil {
-				return err
-			}
-			ctx, cancel := a.context(cmd)
-			defer cancel()
-			c, err := a.client(ctx)
-			if err != nil {
-				return err
-			}
+	}
+	a.methodCommand(cmd, func(cmd *cobra.Command, method string, params any) error {
+		return a.withClient(cmd, func(ctx context.Context, c *bitrix24.Client) error {
 			var opts []bitrix24.CallOption
 			if idempotent {
 				opts = append(opts, bitrix24.WithIdempotent())
 			}
 			var result json.RawMessage
-			if err := c.Call(ctx, args[0], paramsOrNil(params), &result, opts...); err != nil {
+			if err := c.Call(ctx, method, params, &result, opts...); err != nil {
 				return err
 			}
 			return a.printer().value(result)
-		}),
-	}
-	cmd.Flags().StringVar(&paramsJSON, "params", "", "parameters as a JSON object (@file, @- for stdin)")
+		})
+	})
 	cmd.Flags().BoolVar(&idempotent, "idempotent", false, "the method may be repeated after an ambiguous failure")
 	return cmd
+}
+
+// methodCommand makes cmd a command on one REST method, as call and list are:
+// METHOD [key=value | key:=JSON ...] with --params, completed from knownMethods. run
+// gets the method and its parameters (nil when there are none).
+func (a *cli) methodCommand(cmd *cobra.Command, run func(cmd *cobra.Command, method string, params any) error) {
+	var paramsJSON string
+	cmd.Args = cobra.MinimumNArgs(1)
+	cmd.ValidArgsFunction = completeMethod
+	cmd.RunE = a.runE(func(cmd *cobra.Command, args []string) error {
+		params, err := a.params(paramsJSON, args[1:])
+		if err != nil {
+			return err
+		}
+		return run(cmd, args[0], paramsOrNil(params))
+	})
+	cmd.Flags().StringVar(&paramsJSON, "params", "", "parameters as a JSON object (@file, @- for stdin)")
 }
 
 // params builds the parameters of a call: the --params object, then each pair on top.

@@ -26,6 +26,18 @@ func (a *cli) context(cmd *cobra.Command) (context.Context, context.CancelFunc) 
 	return context.WithCancel(ctx)
 }
 
+// withClient runs f with the command's context (bounded by --timeout) and the client
+// the settings say, so that every command connects the same way.
+func (a *cli) withClient(cmd *cobra.Command, f func(ctx context.Context, c *bitrix24.Client) error) error {
+	ctx, cancel := a.context(cmd)
+	defer cancel()
+	c, err := a.client(ctx)
+	if err != nil {
+		return err
+	}
+	return f(ctx, c)
+}
+
 // clientOptions are the SDK options every client of this run gets.
 func (a *cli) clientOptions() []bitrix24.Option {
 	burst := a.burst

@@ -1,26 +1,26 @@
 package main
 
 import (
+	"context"
+
 	"github.com/spf13/cobra"
 
 	"github.com/b24go/bitrix24"
 )
 
 func (a *cli) fieldTypeCommand() *cobra.Command {
-	cmd := &cobra.Command{
+	return group(&cobra.Command{
 		Use:     "fieldtype",
 		Aliases: []string{"userfieldtype"},
 		Short:   "Custom user-field types of the application (userfieldtype.*)",
 		Long: `Custom user-field types: userfieldtype.add, update, list and delete. They need OAuth
 credentials with the "placement" scope: a webhook is refused with WRONG_AUTH_TYPE.`,
-	}
-	cmd.AddCommand(
+	},
 		a.fieldTypeWriteCommand("add", "Register a field type", "userfieldtype.add"),
 		a.fieldTypeWriteCommand("update", "Change a field type (handler and title are required)", "userfieldtype.update"),
 		a.fieldTypeListCommand(),
 		a.fieldTypeDeleteCommand(),
 	)
-	return cmd
 }
 
 // fieldTypeRow is how a field type prints: the names of the flags.
@@ -40,22 +40,17 @@ func (a *cli) fieldTypeWriteCommand(name, short, method string) *cobra.Command {
 		Example: "  bitrix24 fieldtype " + name + " --id rating --handler https://app.example.com/uf/rating --title Rating --height 60",
 		Args:    cobra.NoArgs,
 		RunE: a.runE(func(cmd *cobra.Command, _ []string) error {
-			ctx, cancel := a.context(cmd)
-			defer cancel()
-			c, err := a.client(ctx)
-			if err != nil {
-				return err
-			}
-			if name == "add" {
-				err = c.UserFieldType.Add(ctx, t)
-			} else {
-				err = c.UserFieldType.Update(ctx, t)
-			}
-			if err != nil {
-				return err
-			}
-			a.note("%s: %s", method, t.UserTypeID)
-			return nil
+			return a.withClient(cmd, func(ctx context.Context, c *bitrix24.Client) error {
+				write := c.UserFieldType.Update
+				if name == "add" {
+					write = c.UserFieldType.Add
+				}
+				if err := write(ctx, t); err != nil {
+					return err
+				}
+				a.note("%s: %s", method, t.UserTypeID)
+				return nil
+			})
 		}),
 	}
 	f := cmd.Flags()
@@ -74,26 +69,22 @@ func (a *cli) fieldTypeListCommand() *cobra.Command {
 		Short: "Print the application's field types, one JSON line each (userfieldtype.list)",
 		Args:  cobra.NoArgs,
 		RunE: a.runE(func(cmd *cobra.Command, _ []string) error {
-			ctx, cancel := a.context(cmd)
-			defer cancel()
-			c, err := a.client(ctx)
-			if err != nil {
-				return err
-			}
-			types, err := c.UserFieldType.List(ctx)
-			if err != nil {
-				return err
-			}
-			p := a.printer()
-			for _, t := range types {
-				if err := p.rowOf(fieldTypeRow{t.UserTypeID, t.Handler, t.Title, t.Description, t.Height}); err != nil {
+			return a.withClient(cmd, func(ctx context.Context, c *bitrix24.Client) error {
+				types, err := c.UserFieldType.List(ctx)
+				if err != nil {
 					return err
 				}
-			}
-			if len(types) == 0 {
-				a.note("no field types")
-			}
-			return p.flush()
+				p := a.printer()
+				for _, t := range types {
+					if err := p.rowOf(fieldTypeRow{t.UserTypeID, t.Handler, t.Title, t.Description, t.Height}); err != nil {
+						return err
+					}
+				}
+				if len(types) == 0 {
+					a.note("no field types")
+				}
+				return p.flush()
+			})
 		}),
 	}
 }
@@ -105,17 +96,13 @@ func (a *cli) fieldTypeDeleteCommand() *cobra.Command {
 		Short: "Remove a field type (userfieldtype.delete)",
 		Args:  cobra.NoArgs,
 		RunE: a.runE(func(cmd *cobra.Command, _ []string) error {
-			ctx, cancel := a.context(cmd)
-			defer cancel()
-			c, err := a.client(ctx)
-			if err != nil {
-				return err
-			}
-			if err := c.UserFieldType.Delete(ctx, id); err != nil {
-				return err
-			}
-			a.note("userfieldtype.delete: %s", id)
-			return nil
+			return a.withClient(cmd, func(ctx context.Context, c *bitrix24.Client) error {
+				if err := c.UserFieldType.Delete(ctx, id); err != nil {
+					return err
+				}
+				a.note("userfieldtype.delete: %s", id)
+				return nil
+			})
 		}),
 	}
 	cmd.Flags().StringVar(&id, "id", "", "USER_TYPE_ID")

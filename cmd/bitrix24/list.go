@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"iter"
 	"strings"
@@ -12,7 +13,6 @@ import (
 
 func (a *cli) listCommand() *cobra.Command {
 	var (
-		paramsJSON string
 		scan, desc bool
 		rowsKey    string
 		idField    string
@@ -36,35 +36,25 @@ Parameters as for call (key=value, key:=JSON, --params).`,
 		Example: `  bitrix24 list crm.deal.list select:='["ID","TITLE"]'
   bitrix24 list crm.item.list entityTypeId:=2 --scan
   bitrix24 list tasks.task.list --scan --limit 100 --format table`,
-		Args:              cobra.MinimumNArgs(1),
-		ValidArgsFunction: completeMethod,
-		RunE: a.runE(func(cmd *cobra.Command, args []string) error {
-			params, err := a.params(paramsJSON, args[1:])
-			if err != nil {
-				return err
-			}
-			var opts []bitrix24.ListOption
-			if cmd.Flags().Changed("rows-key") {
-				opts = append(opts, bitrix24.WithRowsKey(rowsKey))
-			}
-			if idField != "" {
-				row, filter, _ := strings.Cut(idField, ":")
-				opts = append(opts, bitrix24.WithIDField(row, filter))
-			}
-			if desc {
-				opts = append(opts, bitrix24.WithDescending())
-			}
-			ctx, cancel := a.context(cmd)
-			defer cancel()
-			c, err := a.client(ctx)
-			if err != nil {
-				return err
-			}
+	}
+	a.methodCommand(cmd, func(cmd *cobra.Command, method string, params any) error {
+		var opts []bitrix24.ListOption
+		if cmd.Flags().Changed("rows-key") {
+			opts = append(opts, bitrix24.WithRowsKey(rowsKey))
+		}
+		if idField != "" {
+			row, filter, _ := strings.Cut(idField, ":")
+			opts = append(opts, bitrix24.WithIDField(row, filter))
+		}
+		if desc {
+			opts = append(opts, bitrix24.WithDescending())
+		}
+		return a.withClient(cmd, func(ctx context.Context, c *bitrix24.Client) error {
 			var rows iter.Seq2[json.RawMessage, error]
 			if scan {
-				rows = c.Scan(ctx, args[0], paramsOrNil(params), opts...)
+				rows = c.Scan(ctx, method, params, opts...)
 			} else {
-				rows = c.List(ctx, args[0], paramsOrNil(params), opts...)
+				rows = c.List(ctx, method, params, opts...)
 			}
 			bar := a.progress(-1, "rows")
 			defer bar.done()
@@ -84,10 +74,9 @@ Parameters as for call (key=value, key:=JSON, --params).`,
 				}
 			}
 			return p.flush()
-		}),
-	}
+		})
+	})
 	f := cmd.Flags()
-	f.StringVar(&paramsJSON, "params", "", "parameters as a JSON object (@file, @- for stdin)")
 	f.BoolVar(&scan, "scan", false, "walk by ID (filter >ID, start=-1): constant cost per page, for exports")
 	f.BoolVar(&desc, "desc", false, "with --scan, walk from the highest ID down")
 	f.StringVar(&rowsKey, "rows-key", "", `the member of the result holding the rows ("" : the result is the list)`)

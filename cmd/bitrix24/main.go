@@ -118,6 +118,12 @@ func (a *cli) runE(f func(cmd *cobra.Command, args []string) error) func(*cobra.
 	}
 }
 
+// group is a command that only holds subcommands: auth, option, fieldtype.
+func group(cmd *cobra.Command, subs ...*cobra.Command) *cobra.Command {
+	cmd.AddCommand(subs...)
+	return cmd
+}
+
 // Environment variables the global flags fall back to.
 const (
 	envWebhookURL   = "BITRIX24_WEBHOOK_URL"

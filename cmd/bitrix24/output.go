@@ -40,13 +40,7 @@ func (p *printer) value(raw json.RawMessage) error {
 }
 
 // valueOf prints v encoded as JSON.
-func (p *printer) valueOf(v any) error {
-	raw, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-	return p.value(raw)
-}
+func (p *printer) valueOf(v any) error { return marshalTo(v, p.value) }
 
 // row prints one element of a list: a JSON line at once, or kept for the table.
 func (p *printer) row(raw json.RawMessage) error {
@@ -58,12 +52,15 @@ func (p *printer) row(raw json.RawMessage) error {
 }
 
 // rowOf is row for a Go value.
-func (p *printer) rowOf(v any) error {
+func (p *printer) rowOf(v any) error { return marshalTo(v, p.row) }
+
+// marshalTo encodes v as JSON and hands it to emit.
+func marshalTo(v any, emit func(json.RawMessage) error) error {
 	raw, err := json.Marshal(v)
 	if err != nil {
 		return err
 	}
-	return p.row(raw)
+	return emit(raw)
 }
 
 // flush prints the table of the rows kept so far.
