@@ -1,12 +1,13 @@
 module github.com/b24go/bitrix24
 
-go 1.25
+go 1.25.0
 
 require (
 	github.com/go-resty/resty/v2 v2.17.2
 	github.com/jarcoal/httpmock v1.4.2
 	github.com/stretchr/testify v1.12.1
 	go.uber.org/goleak v1.3.0
+	golang.org/x/time v0.15.0
 )
 
 require (
