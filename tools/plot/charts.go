@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"image/color"
+	"math"
 	"strconv"
 
 	"gonum.org/v1/plot"
@@ -47,6 +48,7 @@ func throughputChart(r results) (*plot.Plot, error) {
 	}
 	// From zero: the gaps between the lines are within the noise (see benchstat).
 	p.Y.Min = 0
+	p.Y.Max *= 1.1 // room for the legend
 	padLog(&p.X)
 	return p, nil
 }
@@ -76,7 +78,10 @@ func rateLimitChart(r results) (*plot.Plot, error) {
 		return nil, err
 	}
 	p.X.Tick.Marker = ticksAt(xs)
+	pad := (last - first) * 0.04 // so the end markers are not cut
+	p.X.Min, p.X.Max = first-pad, last+pad
 	p.Y.Min = 0
+	p.Y.Max *= 1.1 // room for the legend
 	return p, nil
 }
 
@@ -116,6 +121,7 @@ func payloadChart(r results) (*plot.Plot, error) {
 	}
 	p.X.Tick.Marker = ticksAt(xs)
 	padLog(&p.X)
+	padLog(&p.Y)
 	return p, nil
 }
 
@@ -127,6 +133,7 @@ func newPlot(title, xlabel, ylabel string) *plot.Plot {
 	p.X.Label.Text = xlabel
 	p.Y.Label.Text = ylabel
 	p.Title.TextStyle.Font.Size = vg.Points(15)
+	p.Title.Padding = vg.Points(10)
 	for _, a := range []*plot.Axis{&p.X, &p.Y} {
 		a.Label.TextStyle.Font.Size = vg.Points(13)
 		a.Tick.Label.Font.Size = vg.Points(11)
@@ -134,6 +141,7 @@ func newPlot(title, xlabel, ylabel string) *plot.Plot {
 	p.Legend.TextStyle.Font.Size = vg.Points(12)
 	p.Legend.Top, p.Legend.Left = true, true
 	p.Legend.XOffs, p.Legend.YOffs = vg.Points(10), -vg.Points(5)
+	p.Y.Tick.Marker = linearTicks{}
 	p.Add(plotter.NewGrid())
 	return p
 }
@@ -170,4 +178,27 @@ func ticksAt(vs []float64) plot.ConstantTicks {
 func padLog(a *plot.Axis) {
 	a.Min /= 1.15
 	a.Max *= 1.15
+}
+
+// linearTicks labels 4 to 10 round values (1, 2 or 5 times a power of ten apart), as
+// whole numbers when they are: gonum's default labels few ticks, with two decimals.
+type linearTicks struct{}
+
+// Ticks implements plot.Ticker.
+func (linearTicks) Ticks(lo, hi float64) []plot.Tick {
+	if !(hi > lo) {
+		return []plot.Tick{{Value: lo, Label: strconv.FormatFloat(lo, 'f', -1, 64)}}
+	}
+	step := math.Pow(10, math.Floor(math.Log10((hi-lo)/4)))
+	for _, m := range []float64{1, 2, 5, 10} {
+		if (hi-lo)/(step*m) <= 10 {
+			step *= m
+			break
+		}
+	}
+	var ts []plot.Tick
+	for v := math.Ceil(lo/step) * step; v <= hi+step*1e-9; v += step {
+		ts = append(ts, plot.Tick{Value: v, Label: strconv.FormatFloat(math.Round(v/step)*step, 'f', -1, 64)})
+	}
+	return ts
 }

@@ -22,7 +22,10 @@ func savePNG(p *plot.Plot, path string) (err error) {
 	c := vgimg.NewWith(
 		vgimg.UseWH(vg.Length(widthPx)*vg.Inch/dpi, vg.Length(heightPx)*vg.Inch/dpi),
 		vgimg.UseDPI(dpi))
-	p.Draw(draw.New(c))
+	// A margin of white around the plot, so the title and the tick labels do not touch
+	// the edges of the image.
+	m := vg.Points(12)
+	p.Draw(draw.Crop(draw.New(c), m, -m, m, -m))
 	f, err := os.Create(path)
 	if err != nil {
 		return err
