@@ -1,10 +1,13 @@
 package envelope
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -134,17 +137,38 @@ func FuzzDecode(f *testing.F) {
 	})
 }
 
-// BenchmarkDecode decodes the envelope the per-call benchmarks answer with.
+// BenchmarkDecode decodes the envelope the per-call benchmarks answer with (small), and
+// one with a result of 1,000 deals, about 176 KB (large).
 func BenchmarkDecode(b *testing.B) {
-	body, err := os.ReadFile(filepath.Join("..", "..", "testdata", "useroption_set_ok.json"))
+	small, err := os.ReadFile(filepath.Join("..", "..", "testdata", "useroption_set_ok.json"))
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, _, err := Decode(body); err != nil {
-			b.Fatal(err)
+	var large strings.Builder
+	large.WriteString(`{"result":[`)
+	for i := range 1000 {
+		if i > 0 {
+			large.WriteByte(',')
 		}
+		fmt.Fprintf(&large, `{"ID":"%d","TITLE":"Deal number %d with a title","STAGE_ID":"NEW","OPPORTUNITY":"1500.00",`+
+			`"CURRENCY_ID":"EUR","ASSIGNED_BY_ID":"1","DATE_CREATE":"2024-08-23T16:27:54+02:00"}`, i, i)
+	}
+	large.WriteString(`],"total":1000,"time":`)
+	large.WriteString(string(small[bytes.Index(small, []byte(`{"start"`)) : len(bytes.TrimSpace(small))-1]))
+	large.WriteString(`}`)
+	for _, bc := range []struct {
+		name string
+		body []byte
+	}{{"small", small}, {"large", []byte(large.String())}} {
+		b.Run("size="+bc.name, func(b *testing.B) {
+			b.SetBytes(int64(len(bc.body)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, _, err := Decode(bc.body); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
 
