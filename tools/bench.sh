@@ -53,5 +53,5 @@ benchstat -filter '.name:Payload' -col /impl "$out/bench.txt" >"$out/payload.ben
 benchstat -filter '.name:Batch' -col /mode "$out/bench.txt" >"$out/batch.benchstat.txt"
 benchstat "$out/ratelimited.txt" >"$out/ratelimited.benchstat.txt"
 
-go run ./internal/tools/plot -out docs "$out/bench.txt" "$out/ratelimited.txt"
+go run ./tools/plot -out docs "$out/bench.txt" "$out/ratelimited.txt"
 cat "$out"/percall.benchstat.txt "$out"/parallel.benchstat.txt "$out"/batch.benchstat.txt "$out"/ratelimited.benchstat.txt

@@ -1,10 +1,13 @@
 package envelope
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -87,7 +90,7 @@ func TestDecodeError(t *testing.T) {
 }
 
 // FuzzDecode: never panics; exactly one of the three outcomes; an error key always
-// yields an error.
+// yields an error; a decoded envelope does not alias the body.
 func FuzzDecode(f *testing.F) {
 	files, _ := filepath.Glob(filepath.Join("..", "..", "testdata", "*.json"))
 	for _, name := range files {
@@ -121,5 +124,77 @@ func FuzzDecode(f *testing.F) {
 				}
 			}
 		}
+		if env != nil {
+			// The client reuses body's buffer: nothing decoded may alias it.
+			result := string(env.Result)
+			for i := range body {
+				body[i] = ' '
+			}
+			if string(env.Result) != result {
+				t.Fatalf("Result aliases the body")
+			}
+		}
 	})
+}
+
+// BenchmarkDecode decodes the envelope the per-call benchmarks answer with (small), and
+// one with a result of 1,000 deals, about 176 KB (large).
+func BenchmarkDecode(b *testing.B) {
+	small, err := os.ReadFile(filepath.Join("..", "..", "testdata", "useroption_set_ok.json"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	var large strings.Builder
+	large.WriteString(`{"result":[`)
+	for i := range 1000 {
+		if i > 0 {
+			large.WriteByte(',')
+		}
+		fmt.Fprintf(&large, `{"ID":"%d","TITLE":"Deal number %d with a title","STAGE_ID":"NEW","OPPORTUNITY":"1500.00",`+
+			`"CURRENCY_ID":"EUR","ASSIGNED_BY_ID":"1","DATE_CREATE":"2024-08-23T16:27:54+02:00"}`, i, i)
+	}
+	large.WriteString(`],"total":1000,"time":`)
+	large.WriteString(string(small[bytes.Index(small, []byte(`{"start"`)) : len(bytes.TrimSpace(small))-1]))
+	large.WriteString(`}`)
+	for _, bc := range []struct {
+		name string
+		body []byte
+	}{{"small", small}, {"large", []byte(large.String())}} {
+		b.Run("size="+bc.name, func(b *testing.B) {
+			b.SetBytes(int64(len(bc.body)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, _, err := Decode(bc.body); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+func TestDecodeLenientNumbers(t *testing.T) {
+	t.Parallel()
+	env, _, err := Decode([]byte(`{"result":1,"total":"120","next":50.0,"time":{"start":"1.5","operating_reset_at":"1724423874",` +
+		`"date_start":2024,"finish":{"x":1},"duration":null,"processing":"fast","operating":1e400}}`))
+	require.NoError(t, err)
+	assert.Equal(t, 120, env.Total)
+	assert.Equal(t, 50, env.Next)
+	assert.Equal(t, Time{Start: 1.5, OperatingResetAt: 1724423874, DateStart: "2024"}, env.Time,
+		"numbers as strings are read, values of the wrong type are zero")
+
+	// A "time" that is not an object ([] is PHP's empty map) leaves the rest intact.
+	for _, tm := range []string{`[]`, `[1]`, `"x"`, `true`, `12`} {
+		env, _, err := Decode([]byte(`{"time":` + tm + `,"result":1,"total":3}`))
+		require.NoError(t, err, tm)
+		assert.Equal(t, 3, env.Total, tm)
+		assert.Equal(t, Time{}, env.Time, tm)
+		assert.Equal(t, Time{}, DecodeTime(json.RawMessage(tm)), tm)
+	}
+	assert.Equal(t, 2.5, DecodeTime(json.RawMessage(`{"duration":"2.5"}`)).Duration)
+
+	n, ok := Int(json.RawMessage(`"12"`))
+	assert.True(t, ok)
+	assert.Equal(t, 12, n)
+	_, ok = Int(json.RawMessage(`1e300`))
+	assert.False(t, ok, "out of int range")
 }
