@@ -4,8 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"image/color"
-	"math"
-	"strconv"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -16,35 +14,66 @@ import (
 // errNoData is a chart whose benchmark is not in the inputs.
 var errNoData = errors.New("no results for this chart")
 
-var (
-	colorRaw   = color.RGBA{0x1f, 0x77, 0xb4, 0xff}
-	colorSDK   = color.RGBA{0xd6, 0x27, 0x28, 0xff}
-	colorIdeal = color.RGBA{0x55, 0x55, 0x55, 0xff}
-)
-
-// impls are the two sides the benchmarks compare.
-var impls = []struct {
+// series is one line of a chart: the benchmarks it reads and how it is drawn.
+type series struct {
 	name, label string
 	color       color.Color
-}{{"raw", "raw net/http", colorRaw}, {"sdk", "SDK", colorSDK}}
+}
+
+// impls are the two sides the SDK benchmarks compare.
+var impls = []series{{"raw", "raw net/http", colorRaw}, {"sdk", "SDK", colorSDK}}
+
+// line is, for each x in xs, the point (x, y(median of unit of the benchmark name(x))).
+func (r results) line(xs []int, unit string, name func(int) string, y func(float64) float64) (plotter.XYs, error) {
+	var xys plotter.XYs
+	for _, x := range xs {
+		v, ok := r.median(name(x), unit)
+		if !ok {
+			return nil, fmt.Errorf("%s, %s: %w", name(x), unit, errNoData)
+		}
+		xys = append(xys, plotter.XY{X: float64(x), Y: y(v)})
+	}
+	return xys, nil
+}
+
+// addLines adds one line per series s, read by r.line from the benchmarks
+// fmt.Sprintf(format, s.name, x).
+func addLines(p *plot.Plot, r results, ss []series, xs []int, format, unit string, y func(float64) float64) error {
+	for _, s := range ss {
+		xys, err := r.line(xs, unit, func(x int) string { return fmt.Sprintf(format, s.name, x) }, y)
+		if err != nil {
+			return err
+		}
+		if err := addLine(p, s.label, xys, s.color, false); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// addModel adds the dashed line of a model, y(n) at each n of ns.
+func addModel(p *plot.Plot, label string, ns []int, y func(float64) float64) error {
+	var xys plotter.XYs
+	for _, n := range ns {
+		xys = append(xys, plotter.XY{X: float64(n), Y: y(float64(n))})
+	}
+	return addLine(p, label, xys, colorIdeal, true)
+}
+
+// Conversions of a median to the unit of a chart's y axis.
+func perSecond(ns float64) float64 { return 1e9 / ns }
+func micro(ns float64) float64     { return ns / 1e3 }
+func milli(us float64) float64     { return us / 1e3 }
+func seconds(ns float64) float64   { return ns / 1e9 }
+func identity(v float64) float64   { return v }
 
 func throughputChart(r results) (*plot.Plot, error) {
 	p := newPlot("UserOption.Set, one client shared by G goroutines", "goroutines", "calls per second")
-	gs := []float64{1, 8, 64}
+	gs := []int{1, 8, 64}
 	p.X.Scale = plot.LogScale{}
 	p.X.Tick.Marker = ticksAt(gs)
-	for _, impl := range impls {
-		var xys plotter.XYs
-		for _, g := range gs {
-			ns, ok := r.median(fmt.Sprintf("Parallel/goroutines=%d/impl=%s", int(g), impl.name), "ns/op")
-			if !ok {
-				return nil, fmt.Errorf("BenchmarkParallel: %w", errNoData)
-			}
-			xys = append(xys, plotter.XY{X: g, Y: 1e9 / ns})
-		}
-		if err := addLine(p, impl.label, xys, impl.color, false); err != nil {
-			return nil, err
-		}
+	if err := addLines(p, r, impls, gs, "Parallel/goroutines=%[2]d/impl=%[1]s", "ns/op", perSecond); err != nil {
+		return nil, err
 	}
 	// From zero: the gaps between the lines are within the noise (see benchstat).
 	p.Y.Min = 0
@@ -58,28 +87,19 @@ func rateLimitChart(r results) (*plot.Plot, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(ns) == 0 {
-		return nil, fmt.Errorf("BenchmarkRateLimited: %w", errNoData)
-	}
 	p := newPlot("n calls at 100/s, burst 50, 8 goroutines", "n calls", "wall time, s")
-	var measured plotter.XYs
-	var xs []float64
-	for _, n := range ns {
-		wall, _ := r.median(fmt.Sprintf("RateLimited/n=%d", n), "ns/op")
-		measured = append(measured, plotter.XY{X: float64(n), Y: wall / 1e9})
-		xs = append(xs, float64(n))
+	if err := addModel(p, "ideal (n - 50) / 100", ns, func(n float64) float64 { return (n - 50) / 100 }); err != nil {
+		return nil, err
 	}
-	first, last := float64(ns[0]), float64(ns[len(ns)-1])
-	ideal := plotter.XYs{{X: first, Y: (first - 50) / 100}, {X: last, Y: (last - 50) / 100}}
-	if err := addLine(p, "ideal (n - 50) / 100", ideal, colorIdeal, true); err != nil {
+	measured, err := r.line(ns, "ns/op", func(n int) string { return fmt.Sprintf("RateLimited/n=%d", n) }, seconds)
+	if err != nil {
 		return nil, err
 	}
 	if err := addLine(p, "measured (SDK through bitrix24test)", measured, colorSDK, false); err != nil {
 		return nil, err
 	}
-	p.X.Tick.Marker = ticksAt(xs)
-	pad := (last - first) * 0.04 // so the end markers are not cut
-	p.X.Min, p.X.Max = first-pad, last+pad
+	p.X.Tick.Marker = ticksAt(ns)
+	padLinear(&p.X)
 	p.Y.Min = 0
 	p.Y.Max *= 1.1 // room for the legend
 	return p, nil
@@ -90,9 +110,6 @@ func payloadChart(r results) (*plot.Plot, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(sizes) == 0 {
-		return nil, fmt.Errorf("BenchmarkPayload: %w", errNoData)
-	}
 	// The answer's size, from MB/s (b.SetBytes) and ns/op of the largest.
 	lastName := fmt.Sprintf("Payload/deals=%d/impl=sdk", sizes[len(sizes)-1])
 	ns, _ := r.median(lastName, "ns/op")
@@ -100,105 +117,99 @@ func payloadChart(r results) (*plot.Plot, error) {
 	perDeal := mbs * 1e6 * ns / 1e9 / float64(sizes[len(sizes)-1])
 	p := newPlot("Call with a result of n deals, one after the other",
 		fmt.Sprintf("n deals in the result (about %.0f bytes each)", perDeal), "time per call, microseconds")
-	p.X.Scale, p.Y.Scale = plot.LogScale{}, plot.LogScale{}
-	p.Y.Tick.Marker = plot.LogTicks{Prec: -1}
-	var xs []float64
-	for _, impl := range impls {
-		var xys plotter.XYs
-		for _, n := range sizes {
-			ns, ok := r.median(fmt.Sprintf("Payload/deals=%d/impl=%s", n, impl.name), "ns/op")
-			if !ok {
-				return nil, fmt.Errorf("BenchmarkPayload, impl=%s: %w", impl.name, errNoData)
-			}
-			xys = append(xys, plotter.XY{X: float64(n), Y: ns / 1000})
-		}
-		if err := addLine(p, impl.label, xys, impl.color, false); err != nil {
-			return nil, err
-		}
+	logLog(p)
+	if err := addLines(p, r, impls, sizes, "Payload/deals=%[2]d/impl=%[1]s", "ns/op", micro); err != nil {
+		return nil, err
 	}
-	for _, n := range sizes {
-		xs = append(xs, float64(n))
-	}
-	p.X.Tick.Marker = ticksAt(xs)
+	p.X.Tick.Marker = ticksAt(sizes)
 	padLog(&p.X)
 	padLog(&p.Y)
 	return p, nil
 }
 
-// newPlot is a plot with a grid, the legend at the top left and larger text than
-// gonum's default, for images shown at half size in the docs.
-func newPlot(title, xlabel, ylabel string) *plot.Plot {
-	p := plot.New()
-	p.Title.Text = title
-	p.X.Label.Text = xlabel
-	p.Y.Label.Text = ylabel
-	p.Title.TextStyle.Font.Size = vg.Points(15)
-	p.Title.Padding = vg.Points(10)
-	for _, a := range []*plot.Axis{&p.X, &p.Y} {
-		a.Label.TextStyle.Font.Size = vg.Points(13)
-		a.Tick.Label.Font.Size = vg.Points(11)
+// autoBatchChart: wall time of n concurrent calls with and without WithAutoBatch on
+// the standard plan (BenchmarkAutoBatch), in seconds of the portal's clock, with the
+// requests each sent and the 503s it got written by its points.
+func autoBatchChart(r results) (*plot.Plot, error) {
+	ns, err := r.sizes("AutoBatch/mode=direct/n=", "")
+	if err != nil {
+		return nil, err
 	}
-	p.Legend.TextStyle.Font.Size = vg.Points(12)
-	p.Legend.Top, p.Legend.Left = true, true
-	p.Legend.XOffs, p.Legend.YOffs = vg.Points(10), -vg.Points(5)
-	p.Y.Tick.Marker = linearTicks{}
-	p.Add(plotter.NewGrid())
-	return p
+	p := newPlot("n concurrent UserOption.Set, standard plan 2/s, burst 50",
+		"n calls", "wall time, s (portal clock)")
+	logLog(p)
+	// The client's bucket keeps 3 of the 50 slots free (docs/performance.md).
+	if err := addModel(p, "without, model (n - 47) / 2", ns, func(n float64) float64 { return (n - 47) / 2 }); err != nil {
+		return nil, err
+	}
+	modes := []series{
+		{"direct", "without (portal clock at 50x)", colorRaw},
+		{"auto", "WithAutoBatch(10ms)", colorSDK},
+	}
+	const format = "AutoBatch/mode=%s/n=%d"
+	if err := addLines(p, r, modes, ns, format, "wall-s", identity); err != nil {
+		return nil, err
+	}
+	for _, m := range modes {
+		if err := addCounts(p, r, ns, func(n int) string { return fmt.Sprintf(format, m.name, n) }); err != nil {
+			return nil, err
+		}
+	}
+	p.X.Tick.Marker = ticksAt(ns)
+	padLog(&p.X)
+	p.Y.Min /= 3 // room for the labels below the lowest points
+	p.Y.Max *= 4 // and for the legend
+	return p, nil
 }
 
-// addLine adds a line through xys, with markers unless dashed, and its legend entry.
-func addLine(p *plot.Plot, label string, xys plotter.XYs, c color.Color, dashed bool) error {
-	l, s, err := plotter.NewLinePoints(xys)
+// addCounts writes "requests" and, when there were any, "503s" under each point of
+// the wall-s line of the benchmarks name(n).
+func addCounts(p *plot.Plot, r results, ns []int, name func(int) string) error {
+	xys, err := r.line(ns, "wall-s", name, identity)
 	if err != nil {
-		return fmt.Errorf("%s: %w", label, err)
+		return err
 	}
-	l.Color, l.Width = c, vg.Points(2)
-	if dashed {
-		l.Dashes = []vg.Length{vg.Points(6), vg.Points(4)}
-		p.Add(l)
-		p.Legend.Add(label, l)
-		return nil
+	text := make([]string, len(ns))
+	for i, n := range ns {
+		reqs, _ := r.median(name(n), "requests")
+		text[i] = fmt.Sprintf("%.0f req", reqs)
+		if refused, _ := r.median(name(n), "503s"); refused > 0 {
+			text[i] += fmt.Sprintf(", %.0f × 503", refused)
+		}
 	}
-	s.Color, s.Shape, s.Radius = c, draw.CircleGlyph{}, vg.Points(3.5)
-	p.Add(l, s)
-	p.Legend.Add(label, l, s)
+	l, err := plotter.NewLabels(plotter.XYLabels{XYs: xys, Labels: text})
+	if err != nil {
+		return err
+	}
+	for i := range l.TextStyle {
+		l.TextStyle[i].Font.Size = vg.Points(10)
+		l.TextStyle[i].XAlign, l.TextStyle[i].YAlign = draw.XCenter, draw.YTop
+	}
+	l.Offset.Y = -vg.Points(8)
+	p.Add(l)
 	return nil
 }
 
-// ticksAt labels exactly the values vs.
-func ticksAt(vs []float64) plot.ConstantTicks {
-	ts := make(plot.ConstantTicks, len(vs))
-	for i, v := range vs {
-		ts[i] = plot.Tick{Value: v, Label: strconv.FormatFloat(v, 'f', -1, 64)}
+// listsChart: the modelled database time of one page of bitrix24test's crm.item.list
+// against the page's offset, as List asks for it (start = offset: skip, then count)
+// and as Scan does (start = -1, filter ">id": an index seek) (BenchmarkListPage).
+func listsChart(r results) (*plot.Plot, error) {
+	offsets, err := r.sizes("ListPage/walk=list/offset=", "")
+	if err != nil {
+		return nil, err
 	}
-	return ts
-}
-
-// padLog widens a log axis by 15 % on each side, so the end markers are not cut.
-func padLog(a *plot.Axis) {
-	a.Min /= 1.15
-	a.Max *= 1.15
-}
-
-// linearTicks labels 4 to 10 round values (1, 2 or 5 times a power of ten apart), as
-// whole numbers when they are: gonum's default labels few ticks, with two decimals.
-type linearTicks struct{}
-
-// Ticks implements plot.Ticker.
-func (linearTicks) Ticks(lo, hi float64) []plot.Tick {
-	if !(hi > lo) {
-		return []plot.Tick{{Value: lo, Label: strconv.FormatFloat(lo, 'f', -1, 64)}}
+	p := newPlot("crm.item.list, one page of 50 of 10,000 rows (bitrix24test cost model)",
+		"offset of the page (rows before it)", "modelled database time per page, ms")
+	walks := []series{
+		{"list", "List: start = offset (skips the offset, counts every row)", colorRaw},
+		{"scan", "Scan: start = -1, filter >id (no count, index seek)", colorSDK},
 	}
-	step := math.Pow(10, math.Floor(math.Log10((hi-lo)/4)))
-	for _, m := range []float64{1, 2, 5, 10} {
-		if (hi-lo)/(step*m) <= 10 {
-			step *= m
-			break
-		}
+	if err := addLines(p, r, walks, offsets, "ListPage/walk=%s/offset=%d", "db-us/page", milli); err != nil {
+		return nil, err
 	}
-	var ts []plot.Tick
-	for v := math.Ceil(lo/step) * step; v <= hi+step*1e-9; v += step {
-		ts = append(ts, plot.Tick{Value: v, Label: strconv.FormatFloat(math.Round(v/step)*step, 'f', -1, 64)})
-	}
-	return ts
+	p.X.Tick.Marker = ticksAt(offsets)
+	padLinear(&p.X)
+	p.Y.Min = 0
+	p.Y.Max *= 1.15 // room for the legend
+	return p, nil
 }

@@ -2,7 +2,8 @@
 // output, with gonum.org/v1/plot. It is a module of its own, so the library's go.mod
 // does not list gonum:
 //
-//	go run ./tools/plot -out docs docs/bench/bench.txt docs/bench/ratelimited.txt
+//	go run ./tools/plot -out docs docs/bench/bench.txt docs/bench/ratelimited.txt \
+//		docs/bench/autobatch.txt docs/bench/lists.txt
 //
 // (from the repository root, whose go.work includes this module). It reads every
 // benchmark line of the inputs, takes the median of each metric per benchmark, and
@@ -12,7 +13,11 @@
 //     and the SDK (BenchmarkParallel);
 //   - ratelimit.png: wall time against n under a rate limit, measured and ideal
 //     (BenchmarkRateLimited);
-//   - payload.png: time per call against the size of the answer (BenchmarkPayload).
+//   - payload.png: time per call against the size of the answer (BenchmarkPayload);
+//   - autobatch.png: wall time, requests and 503s of n concurrent calls with and
+//     without WithAutoBatch (BenchmarkAutoBatch);
+//   - lists.png: modelled database time of one page against its offset, List and Scan
+//     (BenchmarkListPage).
 //
 // A plot whose benchmark is missing from the inputs is skipped with a note on stderr.
 package main
@@ -49,6 +54,8 @@ var charts = []struct {
 	{"throughput.png", throughputChart},
 	{"ratelimit.png", rateLimitChart},
 	{"payload.png", payloadChart},
+	{"autobatch.png", autoBatchChart},
+	{"lists.png", listsChart},
 }
 
 // run reads the benchmark outputs and writes the charts they have data for into dir.

@@ -10,12 +10,16 @@ import (
 	"testing"
 )
 
-// The three charts render from `go test -bench` output into PNGs of the documented
-// size that are not blank.
+// Every chart renders from `go test -bench` output into a PNG of the documented size
+// that is not blank.
 func TestRunWritesThePNGs(t *testing.T) {
 	dir := t.TempDir()
 	var log bytes.Buffer
-	if err := run(dir, []string{filepath.Join("testdata", "bench.txt")}, &log); err != nil {
+	var inputs []string
+	for _, name := range []string{"bench.txt", "autobatch.txt", "lists.txt"} {
+		inputs = append(inputs, filepath.Join("testdata", name))
+	}
+	if err := run(dir, inputs, &log); err != nil {
 		t.Fatal(err)
 	}
 	for _, c := range charts {
@@ -36,20 +40,7 @@ func TestRunWritesThePNGs(t *testing.T) {
 // A chart whose benchmark is missing is skipped; with nothing to plot, run fails.
 func TestRunSkipsMissingCharts(t *testing.T) {
 	dir := t.TempDir()
-	only := filepath.Join(dir, "ratelimited.txt")
-	data, err := os.ReadFile(filepath.Join("testdata", "bench.txt"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var lines []string
-	for _, l := range strings.Split(string(data), "\n") {
-		if strings.HasPrefix(l, "BenchmarkRateLimited") {
-			lines = append(lines, l)
-		}
-	}
-	if err := os.WriteFile(only, []byte(strings.Join(lines, "\n")), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	only := linesOf(t, "bench.txt", "BenchmarkRateLimited", filepath.Join(dir, "ratelimited.txt"))
 	var log bytes.Buffer
 	if err := run(dir, []string{only}, &log); err != nil {
 		t.Fatal(err)
@@ -57,7 +48,7 @@ func TestRunSkipsMissingCharts(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "ratelimit.png")); err != nil {
 		t.Error(err)
 	}
-	for _, skipped := range []string{"throughput.png", "payload.png"} {
+	for _, skipped := range []string{"throughput.png", "payload.png", "autobatch.png", "lists.png"} {
 		if _, err := os.Stat(filepath.Join(dir, skipped)); err == nil {
 			t.Errorf("%s written without data", skipped)
 		}
@@ -75,6 +66,25 @@ func TestRunSkipsMissingCharts(t *testing.T) {
 	}
 	if err := run(dir, []string{filepath.Join(dir, "missing.txt")}, &log); err == nil {
 		t.Error("run with a missing input succeeded")
+	}
+}
+
+// A chart with one of its lines missing is skipped, naming the missing benchmark.
+func TestRunSkipsAChartWithALineMissing(t *testing.T) {
+	dir := t.TempDir()
+	listOnly := linesOf(t, "lists.txt", "BenchmarkListPage/walk=list/", filepath.Join(dir, "lists.txt"))
+	var log bytes.Buffer
+	if err := run(dir, []string{listOnly, filepath.Join("testdata", "autobatch.txt")}, &log); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "lists.png")); err == nil {
+		t.Error("lists.png written without the Scan line")
+	}
+	if want := "lists.png: skipped: ListPage/walk=scan/offset=0, db-us/page"; !strings.Contains(log.String(), want) {
+		t.Errorf("log %q does not contain %q", log.String(), want)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "autobatch.png")); err != nil {
+		t.Error(err)
 	}
 }
 
@@ -97,6 +107,26 @@ func TestParseMedians(t *testing.T) {
 	if err := r.parse(strings.NewReader("BenchmarkX-2 1 abc ns/op\n")); err == nil {
 		t.Error("a malformed value was accepted")
 	}
+}
+
+// linesOf writes the lines of testdata/name that start with prefix to path, and
+// returns path.
+func linesOf(t *testing.T, name, prefix, path string) string {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lines []string
+	for _, l := range strings.Split(string(data), "\n") {
+		if strings.HasPrefix(l, prefix) {
+			lines = append(lines, l)
+		}
+	}
+	if err := os.WriteFile(path, []byte(strings.Join(lines, "\n")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
 
 func decodePNG(t *testing.T, path string) image.Image {

@@ -66,7 +66,8 @@ func (r results) median(name, unit string) (float64, bool) {
 	return (vs[len(vs)/2-1] + vs[len(vs)/2]) / 2, true
 }
 
-// sizes returns the sorted values of n in the benchmark names prefix+n+suffix.
+// sizes returns the sorted values of n in the benchmark names prefix+n+suffix, or
+// errNoData when there is none.
 func (r results) sizes(prefix, suffix string) ([]int, error) {
 	var ns []int
 	for name := range r {
@@ -79,6 +80,9 @@ func (r results) sizes(prefix, suffix string) ([]int, error) {
 				ns = append(ns, v)
 			}
 		}
+	}
+	if len(ns) == 0 {
+		return nil, fmt.Errorf("no Benchmark%s<n>%s: %w", prefix, suffix, errNoData)
 	}
 	slices.Sort(ns)
 	return ns, nil
