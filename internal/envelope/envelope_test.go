@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/b24go/bitrix24/internal/envelope/jsonref"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -102,6 +103,7 @@ func FuzzDecode(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
+		sameAsReference(t, body)
 		env, e, err := Decode(body)
 		outcomes := 0
 		for _, set := range []bool{env != nil, e != nil, err != nil} {
@@ -197,4 +199,54 @@ func TestDecodeLenientNumbers(t *testing.T) {
 	assert.Equal(t, 12, n)
 	_, ok = Int(json.RawMessage(`1e300`))
 	assert.False(t, ok, "out of int range")
+}
+
+// sameAsReference fails unless Decode and the encoding/json reference decoder agree on
+// body: the same outcome, the same envelope or the same error fields.
+func sameAsReference(t *testing.T, body []byte) {
+	t.Helper()
+	env, e, err := Decode(bytes.Clone(body))
+	refEnv, refE, refErr := jsonref.Decode(bytes.Clone(body))
+	if (env != nil) != (refEnv != nil) || (e != nil) != (refE != nil) || (err != nil) != (refErr != nil) {
+		t.Fatalf("Decode(%q) = %v, %v, %v; reference %v, %v, %v", body, env, e, err, refEnv, refE, refErr)
+	}
+	if e != nil && (e.Code != refE.Code || e.Description != refE.Description || e.Argument != refE.Argument) {
+		t.Fatalf("Decode(%q) error %+v; reference %+v", body, *e, *refE)
+	}
+	if env == nil {
+		return
+	}
+	if !bytes.Equal(env.Result, refEnv.Result) || env.Total != refEnv.Total || env.HasTotal != refEnv.HasTotal ||
+		env.Next != refEnv.Next || env.HasNext != refEnv.HasNext {
+		t.Fatalf("Decode(%q) = %+v; reference %+v", body, *env, *refEnv)
+	}
+	got, _ := json.Marshal(env.Time)
+	want, _ := json.Marshal(refEnv.Time)
+	if string(got) != string(want) && lowerCaseTimeKeys(body) {
+		t.Fatalf("Decode(%q) time %s; reference %s", body, got, want)
+	}
+}
+
+// lowerCaseTimeKeys: encoding/json matches the keys of "time" case-insensitively, the
+// scanner only as the server writes them (lower case); they are compared only then.
+func lowerCaseTimeKeys(body []byte) bool {
+	var top map[string]json.RawMessage
+	if json.Unmarshal(body, &top) != nil {
+		return true
+	}
+	for k, v := range top {
+		if !strings.EqualFold(k, "time") {
+			continue
+		}
+		var inner map[string]json.RawMessage
+		if json.Unmarshal(v, &inner) != nil {
+			continue
+		}
+		for ik := range inner {
+			if ik != strings.ToLower(ik) {
+				return false
+			}
+		}
+	}
+	return true
 }
