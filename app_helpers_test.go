@@ -18,19 +18,8 @@ func newAppPortal(t *testing.T, srvOpts ...bitrix24test.Option) (*bitrix24.App, 
 	t.Helper()
 	srv := bitrix24test.NewServer(append([]bitrix24test.Option{bitrix24test.WithRateLimit(0, 0)}, srvOpts...)...)
 	t.Cleanup(srv.Close)
-	cfg := srv.OAuthConfig()
-	app := &bitrix24.App{
-		ClientID:       cfg.ClientID,
-		ClientSecret:   cfg.ClientSecret,
-		TokenURL:       srv.TokenURL(),
-		ServerEndpoint: srv.ServerEndpoint(),
-		Store:          bitrix24.NewMemoryTokenStore(),
-		Options: []bitrix24.Option{
-			bitrix24.WithHTTPClient(srv.Client()),
-			bitrix24.WithRateLimit(0, 0),
-			bitrix24.WithRetry(2, time.Millisecond, 2*time.Millisecond),
-		},
-	}
+	app := srv.App(bitrix24.WithRateLimit(0, 0), bitrix24.WithRetry(2, time.Millisecond, 2*time.Millisecond))
+	app.Store = bitrix24.NewMemoryTokenStore()
 	return app, srv
 }
 

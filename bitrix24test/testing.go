@@ -53,6 +53,20 @@ func (s *Server) NewWebhookClient(opts ...bitrix24.Option) *bitrix24.Client {
 	return s.must("NewWebhookClient", c, err)
 }
 
+// App is the installed application as a [bitrix24.App] wired to the fake: its token
+// endpoint, its authorization server (app.info) and the test defaults of NewClient, with
+// opts after them. Store is left nil (an in-memory store of the App); set it to share one.
+func (s *Server) App(opts ...bitrix24.Option) *bitrix24.App {
+	cfg := s.OAuthConfig()
+	return &bitrix24.App{
+		ClientID:       cfg.ClientID,
+		ClientSecret:   cfg.ClientSecret,
+		TokenURL:       s.TokenURL(),
+		ServerEndpoint: s.ServerEndpoint(),
+		Options:        s.clientOptions(opts),
+	}
+}
+
 func (s *Server) clientOptions(opts []bitrix24.Option) []bitrix24.Option {
 	base := []bitrix24.Option{
 		bitrix24.WithHTTPClient(s.Client()),

@@ -23,20 +23,14 @@ func tour(ctx context.Context, out io.Writer) error {
 	defer srv.Close()
 	fmt.Fprintf(out, "portal: bitrix24test fake at %s (set BITRIX24_* variables to serve a real portal)\n", srv.URL)
 
-	cfg := srv.OAuthConfig()
-	app := &bitrix24.App{
-		ClientID:       cfg.ClientID,
-		ClientSecret:   cfg.ClientSecret,
-		TokenURL:       srv.TokenURL(),
-		ServerEndpoint: srv.ServerEndpoint(),
-		Options: []bitrix24.Option{
-			bitrix24.WithHTTPClient(srv.Client()),
-			bitrix24.WithTimeout(5 * time.Second),
-			// The fake answers in microseconds: no pacing, short backoff.
-			bitrix24.WithRateLimit(0, 0),
-			bitrix24.WithRetry(2, 10*time.Millisecond, 100*time.Millisecond),
-		},
-	}
+	// Against a real portal: &bitrix24.App{ClientID: ..., ClientSecret: ..., Store: ...};
+	// the fake's App points at its own token endpoint and authorization server.
+	app := srv.App(
+		bitrix24.WithTimeout(5*time.Second),
+		// The fake answers in microseconds: no pacing, short backoff.
+		bitrix24.WithRateLimit(0, 0),
+		bitrix24.WithRetry(2, 10*time.Millisecond, 100*time.Millisecond),
+	)
 	appServer := httptest.NewUnstartedServer(nil)
 	appURL := "http://" + appServer.Listener.Addr().String()
 	appServer.Config.Handler = newRatingApp(app, appURL, out).routes()
