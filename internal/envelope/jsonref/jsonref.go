@@ -15,41 +15,22 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strconv"
+
+	"github.com/b24go/bitrix24/internal/envelope"
 )
 
-// ErrNotEnvelope reports a body that is not a Bitrix24 envelope.
-var ErrNotEnvelope = errors.New("not a Bitrix24 envelope")
+// The reference decodes into the types of package envelope, so that the two outcomes
+// compare field by field.
+type (
+	Time     = envelope.Time
+	Envelope = envelope.Envelope
+	Error    = envelope.Error
+)
 
-// Time is the envelope's "time" object. Every field is optional.
-type Time struct {
-	Start            float64
-	Finish           float64
-	Duration         float64
-	Processing       float64
-	DateStart        string
-	DateFinish       string
-	Operating        float64
-	OperatingResetAt int64 // Unix seconds; 0 when the server did not send it
-}
-
-// Envelope is a decoded successful answer.
-type Envelope struct {
-	Result json.RawMessage // raw "result"; may be null, false, [] or anything else
-	Total  int
-	Next   int
-	// HasTotal and HasNext tell whether the keys were present.
-	HasTotal bool
-	HasNext  bool
-	Time     Time
-}
-
-// Error is a decoded error answer.
-type Error struct {
-	Code        string
-	Description string
-	Argument    string
-}
+// ErrNotEnvelope is envelope's: a body that is not a Bitrix24 envelope.
+var ErrNotEnvelope = envelope.ErrNotEnvelope
 
 // errorWire is the error part of an envelope, also a batch's result_error entry.
 type errorWire struct {
@@ -94,32 +75,11 @@ func Decode(body []byte) (*Envelope, *Error, error) {
 // decodeError returns the error of w, or nil when w carries none. An "error" key that
 // is null, false or an empty string with no description is no error.
 func decodeError(w errorWire) *Error {
-	if w.Error == nil || isNull(w.Error) {
+	e := Error{Code: stringOf(w.Error), Description: stringOf(w.Description), Argument: stringOf(w.Argument)}
+	if w.Error == nil || isNull(w.Error) || e.Code+e.Description == "" {
 		return nil
 	}
-	e := &Error{
-		Code:        stringOf(w.Error),
-		Description: stringOf(w.Description),
-		Argument:    stringOf(w.Argument),
-	}
-	if e.Code == "" && e.Description == "" {
-		return nil
-	}
-	return e
-}
-
-// DecodeError reads one {"error", "error_description", "argument"} object, as found in
-// a batch's result_error section. ok is false when raw is not such an object.
-func DecodeError(raw json.RawMessage) (e Error, ok bool) {
-	var w errorWire
-	if json.Unmarshal(raw, &w) != nil {
-		return Error{}, false
-	}
-	pe := decodeError(w)
-	if pe == nil {
-		return Error{}, false
-	}
-	return *pe, true
+	return &e
 }
 
 // DecodeTime reads a "time" object; anything else (absent, null, [], a string) gives
@@ -186,42 +146,6 @@ func (s *text) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// Sections splits a JSON value that PHP produced from a map into its entries. PHP sends
-// an empty map as [] and a map keyed 0..n-1 as a list, so a list becomes entries keyed
-// "0".."n-1". Anything else (null, a scalar) has no entries.
-func Sections(raw json.RawMessage) map[string]json.RawMessage {
-	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 {
-		return nil
-	}
-	switch raw[0] {
-	case '{':
-		var m map[string]json.RawMessage
-		if json.Unmarshal(raw, &m) == nil {
-			return m
-		}
-	case '[':
-		var l []json.RawMessage
-		if json.Unmarshal(raw, &l) == nil && len(l) > 0 {
-			m := make(map[string]json.RawMessage, len(l))
-			for i, v := range l {
-				m[strconv.Itoa(i)] = v
-			}
-			return m
-		}
-	}
-	return nil
-}
-
-// IsEmptyList reports whether raw is [] (how PHP encodes an empty map).
-func IsEmptyList(raw json.RawMessage) bool {
-	raw = bytes.TrimSpace(raw)
-	if len(raw) < 2 || raw[0] != '[' {
-		return false
-	}
-	return len(bytes.TrimSpace(raw[1:len(raw)-1])) == 0 && raw[len(raw)-1] == ']'
-}
-
 func isNull(raw json.RawMessage) bool {
 	raw = bytes.TrimSpace(raw)
 	return bytes.Equal(raw, []byte("null")) || bytes.Equal(raw, []byte("false"))
@@ -229,90 +153,29 @@ func isNull(raw json.RawMessage) bool {
 
 // stringOf reads a JSON string, or the text of a number; anything else is "".
 func stringOf(raw json.RawMessage) string {
-	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 {
-		return ""
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		return s
 	}
-	switch c := raw[0]; {
-	case c == '"':
-		if inner, ok := plainASCII(raw); ok {
-			return string(inner)
-		}
-		var s string
-		if json.Unmarshal(raw, &s) == nil {
-			return s
-		}
-	case isNumber(raw):
-		return string(raw)
+	var n json.Number
+	if len(bytes.TrimSpace(raw)) > 0 && bytes.TrimSpace(raw)[0] != '"' && json.Unmarshal(raw, &n) == nil {
+		return n.String()
 	}
 	return ""
 }
 
-// floatOf reads a JSON number or a numeric string; null reads as 0 (ok, as
-// encoding/json leaves a float at 0 for null). Out-of-range values fail, as in
-// encoding/json.
+// floatOf reads a JSON number or a string holding one, the way encoding/json reads
+// them into a json.Number; null reads as 0.
 func floatOf(raw json.RawMessage) (float64, bool) {
-	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 {
+	var n json.Number
+	if json.Unmarshal(raw, &n) != nil {
 		return 0, false
 	}
-	switch c := raw[0]; {
-	case c == 'n':
-		return 0, string(raw) == "null"
-	case c == '"':
-		inner, ok := plainASCII(raw)
-		if !ok {
-			var s string
-			if json.Unmarshal(raw, &s) != nil {
-				return 0, false
-			}
-			inner = []byte(s)
-		}
-		return parseFloat(inner)
-	case isNumber(raw):
-		return parseFloat(raw)
+	if n == "" {
+		return 0, true // null
 	}
-	return 0, false
-}
-
-// parseFloat is strconv.ParseFloat; out-of-range values fail and read as 0, as in
-// encoding/json.
-func parseFloat(b []byte) (float64, bool) {
-	f, err := strconv.ParseFloat(string(b), 64)
-	if err != nil {
-		return 0, false
-	}
-	return f, true
-}
-
-// plainASCII returns the text of a JSON string of printable ASCII without escapes: what
-// encoding/json would return, without its reflection. Other strings report false.
-func plainASCII(raw []byte) ([]byte, bool) {
-	if len(raw) < 2 || raw[0] != '"' || raw[len(raw)-1] != '"' {
-		return nil, false
-	}
-	inner := raw[1 : len(raw)-1]
-	for _, c := range inner {
-		if c < 0x20 || c >= 0x80 || c == '"' || c == '\\' {
-			return nil, false
-		}
-	}
-	return inner, true
-}
-
-// isNumber reports whether raw is a JSON number. It only looks at the characters, which
-// is enough for values encoding/json has validated and keeps strconv.ParseFloat from
-// accepting its own extensions (hex, Inf, NaN, underscores).
-func isNumber(raw []byte) bool {
-	if len(raw) == 0 || !(raw[0] == '-' || raw[0] >= '0' && raw[0] <= '9') {
-		return false
-	}
-	for _, c := range raw {
-		if !(c >= '0' && c <= '9' || c == '-' || c == '+' || c == '.' || c == 'e' || c == 'E') {
-			return false
-		}
-	}
-	return true
+	f, err := strconv.ParseFloat(n.String(), 64)
+	return f, err == nil
 }
 
 // Int reads a JSON integer the way PHP's intval would: floats are truncated, numeric
@@ -326,13 +189,5 @@ func Int(raw json.RawMessage) (int, bool) {
 }
 
 func notEnvelope(reason string) error {
-	return &NotEnvelopeError{Reason: reason}
+	return fmt.Errorf("%s: %w", reason, ErrNotEnvelope)
 }
-
-// NotEnvelopeError says why a body is not an envelope. It wraps [ErrNotEnvelope].
-type NotEnvelopeError struct{ Reason string }
-
-func (e *NotEnvelopeError) Error() string { return e.Reason }
-
-// Unwrap makes errors.Is(err, ErrNotEnvelope) hold.
-func (e *NotEnvelopeError) Unwrap() error { return ErrNotEnvelope }
