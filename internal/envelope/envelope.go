@@ -14,6 +14,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"math"
 	"strconv"
 	"unicode/utf8"
 )
@@ -275,6 +276,9 @@ func floatOf(raw json.RawMessage) (float64, bool) {
 		return parseFloat(raw)
 	}
 	if text, ok := plainString(raw); ok {
+		if !isNumber(text) {
+			return 0, false // "NaN", "Inf", "0x1p4": numbers to strconv, not to JSON
+		}
 		return parseFloat(text)
 	}
 	if string(raw) == "null" {
@@ -285,7 +289,7 @@ func floatOf(raw json.RawMessage) (float64, bool) {
 		return f, true
 	}
 	var s string
-	if json.Unmarshal(raw, &s) == nil {
+	if json.Unmarshal(raw, &s) == nil && isNumber([]byte(s)) {
 		if f, err := strconv.ParseFloat(s, 64); err == nil {
 			return f, true
 		}
@@ -296,11 +300,10 @@ func floatOf(raw json.RawMessage) (float64, bool) {
 // Int reads a JSON integer the way PHP's intval would: floats are truncated, numeric
 // strings accepted.
 func Int(raw json.RawMessage) (int, bool) {
-	f, ok := floatOf(raw)
-	if !ok || f > 1<<53 || f < -(1<<53) {
-		return 0, false
+	if f, ok := floatOf(raw); ok && math.Abs(f) <= 1<<53 { // NaN fails too
+		return int(f), true
 	}
-	return int(f), true
+	return 0, false
 }
 
 func notEnvelope(reason string) error {

@@ -16,6 +16,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 
 	"github.com/b24go/bitrix24/internal/envelope"
@@ -182,10 +183,10 @@ func floatOf(raw json.RawMessage) (float64, bool) {
 // strings accepted.
 func Int(raw json.RawMessage) (int, bool) {
 	f, ok := floatOf(raw)
-	if !ok || f > 1<<53 || f < -(1<<53) {
+	if !ok || math.IsNaN(f) || math.IsInf(f, 0) || math.Trunc(f) > 1<<53 || math.Trunc(f) < -(1<<53) {
 		return 0, false
 	}
-	return int(f), true
+	return int(math.Trunc(f)), true
 }
 
 func notEnvelope(reason string) error {
