@@ -191,3 +191,28 @@ func TestExampleHundredCallsTwoFaults(t *testing.T) {
 		t.Fatalf("%d failed requests, want the 2 faults", got)
 	}
 }
+
+// The same as an example: 100 calls of a user's test, two of them hit by faults, retried
+// in milliseconds by NewClient's defaults.
+func Example_hundredCallsTwoFaults() {
+	srv := bitrix24test.NewServer(bitrix24test.WithRateLimit(bitrix24test.EnterpriseRateLimit, bitrix24test.EnterpriseBurst))
+	defer srv.Close()
+	client := srv.NewClient()
+	ctx := context.Background()
+	srv.InjectFault("user.option.get", 1, bitrix24test.FaultHTML(http.StatusBadGateway))
+	srv.InjectFault("*", 1, bitrix24test.FaultError(http.StatusServiceUnavailable, "QUERY_LIMIT_EXCEEDED", "Too many requests"))
+	for i := range 100 {
+		var err error
+		if i%2 == 0 {
+			err = client.UserOption.Set(ctx, map[string]any{"n": i})
+		} else {
+			_, err = client.UserOption.Get(ctx, "n", nil)
+		}
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+	}
+	fmt.Println("calls:", srv.Calls("user.option.set")+srv.Calls("user.option.get"), "failed requests:", len(srv.RequestLog().Failed()))
+	// Output: calls: 100 failed requests: 2
+}
