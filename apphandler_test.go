@@ -1,7 +1,6 @@
 package bitrix24_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"html/template"
@@ -27,7 +26,7 @@ type eventApp struct {
 	app  *bitrix24.App
 	srv  *bitrix24test.Server
 	url  string
-	logs *bytes.Buffer
+	logs *syncBuffer
 
 	mu     sync.Mutex
 	events []string
@@ -37,10 +36,10 @@ type eventApp struct {
 func newEventApp(t *testing.T) *eventApp {
 	t.Helper()
 	app, srv := newAppPortal(t)
-	ea := &eventApp{app: app, srv: srv, logs: &bytes.Buffer{}}
+	ea := &eventApp{app: app, srv: srv, logs: &syncBuffer{}}
 	h := &bitrix24.EventHandler{
 		App:    app,
-		Logger: slog.New(slog.NewTextHandler(&lockedWriter{w: ea.logs}, nil)),
+		Logger: slog.New(slog.NewTextHandler(ea.logs, nil)),
 		OnEvent: func(_ context.Context, ev *bitrix24.Event) error {
 			ea.mu.Lock()
 			defer ea.mu.Unlock()
@@ -91,17 +90,6 @@ func (ea *eventApp) stored(t *testing.T) (pair bitrix24.Token, appToken string, 
 	at, err := ea.app.Store.Load(ctx, bitrix24.ApplicationTokenKey(ea.srv.MemberID()))
 	require.NoError(t, err)
 	return pair, at.AccessToken, true
-}
-
-type lockedWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
 }
 
 func TestEventHandlerInstallStoresThePair(t *testing.T) {

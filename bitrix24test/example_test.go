@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log"
 	"net/http"
-	"testing"
 
 	"github.com/b24go/bitrix24"
 	"github.com/b24go/bitrix24/bitrix24test"
@@ -163,37 +162,9 @@ func ExampleServer_SetUserOptions() {
 	// Rating
 }
 
-// A user's test with 100 calls and two injected faults: with NewClient its retries wait
-// milliseconds, and New's bucket does not pace it, so it runs in well under a second
-// (time it with go test -v; nothing here asserts on the clock).
-func TestExampleHundredCallsTwoFaults(t *testing.T) {
-	srv := bitrix24test.New(t)
-	client := srv.NewClient()
-	ctx := context.Background()
-	srv.InjectFault("user.option.get", 1, bitrix24test.FaultHTML(http.StatusBadGateway))
-	srv.InjectFault("*", 1, bitrix24test.FaultError(http.StatusServiceUnavailable, "QUERY_LIMIT_EXCEEDED", "Too many requests"))
-
-	for i := range 100 {
-		var err error
-		if i%2 == 0 {
-			err = client.UserOption.Set(ctx, map[string]any{"n": i})
-		} else {
-			_, err = client.UserOption.Get(ctx, "n", nil)
-		}
-		if err != nil {
-			t.Fatalf("call %d: %v", i, err)
-		}
-	}
-	if got := srv.Calls("user.option.set") + srv.Calls("user.option.get"); got != 100 {
-		t.Fatalf("%d calls ran, want 100", got)
-	}
-	if got := len(srv.RequestLog().Failed()); got != 2 {
-		t.Fatalf("%d failed requests, want the 2 faults", got)
-	}
-}
-
-// The same as an example: 100 calls of a user's test, two of them hit by faults, retried
-// in milliseconds by NewClient's defaults.
+// A user's test with 100 calls and two injected faults: NewClient's retries wait
+// milliseconds and the Enterprise bucket (New's default) does not pace it, so it runs in
+// well under a second (time it with go test -v; nothing here asserts on the clock).
 func Example_hundredCallsTwoFaults() {
 	srv := bitrix24test.NewServer(bitrix24test.WithRateLimit(bitrix24test.EnterpriseRateLimit, bitrix24test.EnterpriseBurst))
 	defer srv.Close()
