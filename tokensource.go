@@ -308,7 +308,7 @@ func (o *tokenSource) refused(ctx context.Context, used Token, err error) error 
 		return err
 	}
 	if o.cfg.store != nil && errors.Is(err, ErrInvalidGrant) {
-		if stored, lerr := o.cfg.store.Load(ctx, o.cfg.key); lerr == nil && stored.RefreshToken != used.RefreshToken {
+		if stored, ok := o.rotatedElsewhere(ctx, used); ok {
 			o.adopt(stored)
 			return nil
 		}
@@ -325,6 +325,32 @@ func (o *tokenSource) refused(ctx context.Context, used Token, err error) error 
 	o.mu.Unlock()
 	return err
 }
+
+// rotatedElsewhere looks in the store for a pair newer than used. A store without a lock
+// lets two clients refresh at once: the loser's invalid_grant can arrive before the
+// winner has saved its pair, so the store is read again for a short while.
+func (o *tokenSource) rotatedElsewhere(ctx context.Context, used Token) (Token, bool) {
+	tries := 1
+	if _, locked := o.cfg.store.(TokenLocker); !locked {
+		tries = int(rotationGrace / rotationPoll)
+	}
+	for i := range tries {
+		if stored, err := o.cfg.store.Load(ctx, o.cfg.key); err == nil && stored.RefreshToken != used.RefreshToken {
+			return stored, true
+		}
+		if i+1 < tries && sleepCtx(ctx, rotationPoll) != nil {
+			break
+		}
+	}
+	return Token{}, false
+}
+
+// rotationGrace and rotationPoll bound how long a client of a store without a lock waits
+// for the pair of the client that won a refresh race.
+const (
+	rotationGrace = 2 * time.Second
+	rotationPoll  = 50 * time.Millisecond
+)
 
 // publish saves the new pair, shows it to OnTokenRefresh, then makes it current. The old
 // refresh token is spent, so the pair is kept even when saving or the callback fails;

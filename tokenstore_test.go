@@ -338,3 +338,34 @@ func TestFileStoreChild(t *testing.T) {
 		require.NoError(t, err, "goroutine "+strconv.Itoa(g))
 	}
 }
+
+// A store without a lock cannot keep two clients from refreshing at once, but the one
+// that loses the race adopts the winner's pair instead of failing with invalid_grant.
+func TestStoreWithoutLockLosersAdopt(t *testing.T) {
+	t.Parallel()
+	srv := bitrix24test.NewServer(bitrix24test.WithRateLimit(0, 0))
+	t.Cleanup(srv.Close)
+	store := struct{ bitrix24.TokenStore }{bitrix24.NewMemoryTokenStore()} // Load and Save only
+	initial := srv.Token()
+	clients := make([]*bitrix24.Client, 4)
+	for i := range clients {
+		clients[i] = storeClient(t, srv, store, initial)
+		require.NoError(t, clients[i].Call(context.Background(), "server.time", nil, nil))
+	}
+	srv.ExpireAccessToken()
+	var wg sync.WaitGroup
+	errs := make(chan error, 40)
+	for g := range 40 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs <- clients[g%4].Call(context.Background(), "server.time", nil, nil)
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		require.NoError(t, err)
+	}
+	assert.GreaterOrEqual(t, srv.Refreshes(), 1)
+}
