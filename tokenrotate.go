@@ -1,0 +1,126 @@
+package bitrix24
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// What happens once the token endpoint has answered a refresh: a refusal may mean the
+// pair was rotated elsewhere; a new pair is saved, shown to OnTokenRefresh, then used.
+
+// refused handles a failed refresh. invalid_grant may only mean that another client
+// rotated the pair: with a store, the pair it saved is adopted.
+func (o *tokenSource) refused(ctx context.Context, used Token, err error) error {
+	if !errors.Is(err, ErrInvalidGrant) && !errors.Is(err, ErrInvalidClient) {
+		return err
+	}
+	if o.cfg.store != nil && errors.Is(err, ErrInvalidGrant) {
+		if stored, ok := o.rotatedElsewhere(ctx, used); ok {
+			o.adopt(stored)
+			return nil
+		}
+	}
+	if errors.Is(err, ErrInvalidGrant) {
+		hint := "the pair was probably rotated by another client or process holding it (share it through OAuthConfig.Store)"
+		if o.cfg.store != nil {
+			hint = "the stored pair is spent or revoked; the application must be authorized again"
+		}
+		err = fmt.Errorf("bitrix24: refreshing the token pair: %s: %w", hint, err)
+	}
+	o.mu.Lock()
+	o.dead, o.deadRefresh = err, used.RefreshToken
+	o.mu.Unlock()
+	return err
+}
+
+// rotatedElsewhere looks in the store for a pair newer than used. A store without a lock
+// lets two clients refresh at once: the loser's invalid_grant can arrive before the
+// winner has saved its pair, so the store is read again for a short while.
+func (o *tokenSource) rotatedElsewhere(ctx context.Context, used Token) (Token, bool) {
+	tries := 1
+	if _, locked := o.cfg.store.(TokenLocker); !locked {
+		tries = int(rotationGrace / rotationPoll)
+	}
+	for i := range tries {
+		if stored, err := o.cfg.store.Load(ctx, o.cfg.key); err == nil && stored.RefreshToken != used.RefreshToken {
+			return stored, true
+		}
+		if i+1 < tries && sleepCtx(ctx, rotationPoll) != nil {
+			break
+		}
+	}
+	return Token{}, false
+}
+
+// rotationGrace and rotationPoll bound how long a client of a store without a lock waits
+// for the pair of the client that won a refresh race.
+const (
+	rotationGrace = 2 * time.Second
+	rotationPoll  = 50 * time.Millisecond
+)
+
+// publish saves the new pair, shows it to OnTokenRefresh, then makes it current. The old
+// refresh token is spent, so the pair is kept even when saving or the callback fails;
+// a failed save is tried again before the next call.
+func (o *tokenSource) publish(ctx context.Context, tok Token) error {
+	o.cfg.secrets.Add(tok.AccessToken, tok.RefreshToken)
+	var saveErr, cbErr error
+	if o.cfg.store != nil {
+		if err := o.cfg.store.Save(ctx, o.cfg.key, tok); err != nil {
+			saveErr = fmt.Errorf("bitrix24: saving the refreshed token pair under %v (kept in memory; saving again on the next call): %w", o.cfg.key, err)
+		}
+	}
+	if o.cfg.onRefresh != nil {
+		cbErr = o.callback(ctx, tok)
+	}
+	o.mu.Lock()
+	o.tok, o.loaded, o.unsaved = tok, true, saveErr != nil
+	o.lastRefresh, o.notBefore = time.Now(), time.Time{}
+	o.pending = Token{}
+	o.dead = nil
+	o.mu.Unlock()
+	return errors.Join(saveErr, cbErr)
+}
+
+// callback runs OnTokenRefresh. A call it makes through the client uses the new pair
+// (see accessToken); a panic becomes an error.
+func (o *tokenSource) callback(ctx context.Context, tok Token) (err error) {
+	o.mu.Lock()
+	o.pending = tok
+	o.mu.Unlock()
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("bitrix24: OnTokenRefresh panicked: %v", r)
+		}
+	}()
+	if herr := o.cfg.onRefresh(context.WithValue(ctx, callbackKey{}, o), tok); herr != nil {
+		return fmt.Errorf("bitrix24: OnTokenRefresh: %w", herr)
+	}
+	return nil
+}
+
+// nearExpiry: a stored pair that would itself need a proactive refresh.
+func nearExpiry(t Token) bool {
+	return !t.Expiry.IsZero() && !time.Now().Add(expiryMargin).Before(t.Expiry)
+}
+
+// fillFrom completes a refreshed pair with what the token endpoint may leave out.
+func fillFrom(t *Token, old Token) {
+	if t.MemberID == "" {
+		t.MemberID = old.MemberID
+	}
+	if t.ClientEndpoint == "" {
+		t.ClientEndpoint = old.ClientEndpoint
+	}
+	if t.ServerEndpoint == "" {
+		t.ServerEndpoint = old.ServerEndpoint
+	}
+	if t.UserID == 0 {
+		t.UserID = old.UserID
+	}
+	if t.Scope == "" {
+		t.Scope = old.Scope
+	}
+}
