@@ -84,6 +84,8 @@ type appState struct {
 	cache map[[sha256.Size]byte]verifiedToken
 	users map[string]map[int]struct{} // user pairs saved by this App, per member id
 	now   func() time.Time            // the cache's clock; tests replace it
+	tr    *transport                  // built on first use from Options: one HTTP layer for every call
+	o     options
 }
 
 // appStateMu guards the creation of App.state, once per App.
@@ -158,20 +160,30 @@ func (a *App) check(ctx context.Context, needSecret bool) error {
 	return nil
 }
 
-// endpoint returns the transport and the validated URL of one of the App's endpoints
-// (field, raw and def as for endpointURL); its secrets hold the client secret.
+// endpoint returns the App's transport and the validated URL of one of its endpoints
+// (field, raw and def as for endpointURL). The transport is built once, on first use,
+// from Options: verifying a page request must not build an HTTP client each time. Its
+// secrets hold the client secret and every token the App has sent.
 func (a *App) endpoint(field, raw, def string) (*transport, string, error) {
-	o, err := a.options()
+	st := a.st()
+	st.mu.Lock()
+	if st.tr == nil {
+		o, err := a.options()
+		if err != nil {
+			st.mu.Unlock()
+			return nil, "", err
+		}
+		secrets := &redact.Secrets{}
+		secrets.AddPinned(a.ClientSecret)
+		st.tr, st.o = newTransport(o, secrets), o
+	}
+	tr, allowHTTP := st.tr, st.o.allowHTTP
+	st.mu.Unlock()
+	u, err := endpointURL(field, raw, def, allowHTTP)
 	if err != nil {
 		return nil, "", err
 	}
-	u, err := endpointURL(field, raw, def, o.allowHTTP)
-	if err != nil {
-		return nil, "", err
-	}
-	secrets := &redact.Secrets{}
-	secrets.AddPinned(a.ClientSecret)
-	return newTransport(o, secrets), u, nil
+	return tr, u, nil
 }
 
 // endpointURL validates an absolute endpoint URL of the App (no query: secrets never
