@@ -153,7 +153,7 @@ func (c *Client) ready(ctx context.Context) error {
 		return invalid("ctx", "must not be nil")
 	}
 	if c == nil || c.creds == nil {
-		return invalid("Client", "must be created with NewWebhookClient or NewOAuthClient")
+		return errNotBuilt()
 	}
 	return nil
 }

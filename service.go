@@ -7,9 +7,14 @@ import "context"
 // ErrValidation instead of panicking.
 func clientOf(s *service) (*Client, error) {
 	if s == nil || s.c == nil {
-		return nil, invalid("Client", "must be created with NewWebhookClient or NewOAuthClient")
+		return nil, errNotBuilt()
 	}
 	return s.c, nil
+}
+
+// errNotBuilt refuses a Client, or a service of one, that no constructor built.
+func errNotBuilt() error {
+	return invalid("Client", "must be created with NewWebhookClient or NewOAuthClient")
 }
 
 // write is a call that returns nothing: it needs a client, then valid input (check), then
