@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -46,20 +45,10 @@ func TestSharedMemoryStoreRefreshesOnce(t *testing.T) {
 		clients[i] = storeClient(t, srv, store, initial)
 	}
 	srv.ExpireAccessToken()
-	var wg sync.WaitGroup
-	errs := make(chan error, 100)
-	for g := range 100 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs <- clients[g%4].Call(context.Background(), "server.time", nil, nil)
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		require.NoError(t, err)
-	}
+	errs := hammer(100, 100, func(i int) error {
+		return clients[i%4].Call(context.Background(), "server.time", nil, nil)
+	})
+	require.Empty(t, errs)
 	assert.Equal(t, 1, srv.Refreshes())
 	stored, err := store.Load(context.Background(), bitrix24.TokenKey{MemberID: srv.MemberID()})
 	require.NoError(t, err)
@@ -324,19 +313,8 @@ func TestFileStoreChild(t *testing.T) {
 		Store: store, StoreKey: bitrix24.TokenKey{MemberID: f[3]},
 	}, bitrix24.WithAllowHTTP(), bitrix24.WithRateLimit(0, 0), bitrix24.WithRetry(3, time.Millisecond, 5*time.Millisecond))
 	require.NoError(t, err)
-	var wg sync.WaitGroup
-	errs := make([]error, 8)
-	for g := range 8 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs[g] = c.Call(context.Background(), "server.time", nil, nil)
-		}()
-	}
-	wg.Wait()
-	for g, err := range errs {
-		require.NoError(t, err, "goroutine "+strconv.Itoa(g))
-	}
+	errs := hammer(8, 8, func(int) error { return c.Call(context.Background(), "server.time", nil, nil) })
+	require.Empty(t, errs)
 }
 
 // A store without a lock cannot keep two clients from refreshing at once, but the one
@@ -353,19 +331,9 @@ func TestStoreWithoutLockLosersAdopt(t *testing.T) {
 		require.NoError(t, clients[i].Call(context.Background(), "server.time", nil, nil))
 	}
 	srv.ExpireAccessToken()
-	var wg sync.WaitGroup
-	errs := make(chan error, 40)
-	for g := range 40 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs <- clients[g%4].Call(context.Background(), "server.time", nil, nil)
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		require.NoError(t, err)
-	}
+	errs := hammer(40, 40, func(i int) error {
+		return clients[i%4].Call(context.Background(), "server.time", nil, nil)
+	})
+	require.Empty(t, errs)
 	assert.GreaterOrEqual(t, srv.Refreshes(), 1)
 }
