@@ -36,8 +36,7 @@ func storeClient(t testing.TB, srv *bitrix24test.Server, store bitrix24.TokenSto
 // exactly one refresh and no invalid_grant.
 func TestSharedMemoryStoreRefreshesOnce(t *testing.T) {
 	t.Parallel()
-	srv := bitrix24test.NewServer(bitrix24test.WithRateLimit(0, 0))
-	t.Cleanup(srv.Close)
+	srv := bitrix24test.New(t, bitrix24test.WithRateLimit(0, 0))
 	store := bitrix24.NewMemoryTokenStore()
 	initial := srv.Token()
 	clients := make([]*bitrix24.Client, 4)
@@ -59,8 +58,7 @@ func TestSharedMemoryStoreRefreshesOnce(t *testing.T) {
 // re-reading the store, without a second refresh.
 func TestStaleClientAdoptsTheStoredPair(t *testing.T) {
 	t.Parallel()
-	srv := bitrix24test.NewServer(bitrix24test.WithRateLimit(0, 0))
-	t.Cleanup(srv.Close)
+	srv := bitrix24test.New(t, bitrix24test.WithRateLimit(0, 0))
 	store := bitrix24.NewMemoryTokenStore()
 	initial := srv.Token()
 	a := storeClient(t, srv, store, initial)
@@ -78,8 +76,7 @@ func TestStaleClientAdoptsTheStoredPair(t *testing.T) {
 // Without a store, the same scenario fails — with a hint at the cause.
 func TestRotatedElsewhereWithoutStoreSaysSo(t *testing.T) {
 	t.Parallel()
-	srv := bitrix24test.NewServer(bitrix24test.WithRateLimit(0, 0))
-	t.Cleanup(srv.Close)
+	srv := bitrix24test.New(t, bitrix24test.WithRateLimit(0, 0))
 	cfg := srv.OAuthConfig()
 	opts := []bitrix24.Option{bitrix24.WithHTTPClient(srv.Client()), bitrix24.WithRetry(0, 0, 0)}
 	a, err := bitrix24.NewOAuthClient(cfg, opts...)
@@ -96,8 +93,7 @@ func TestRotatedElsewhereWithoutStoreSaysSo(t *testing.T) {
 // Token may be empty when the store holds the pair; with neither, the call says so.
 func TestPairLoadedFromStore(t *testing.T) {
 	t.Parallel()
-	srv := bitrix24test.NewServer(bitrix24test.WithRateLimit(0, 0))
-	t.Cleanup(srv.Close)
+	srv := bitrix24test.New(t, bitrix24test.WithRateLimit(0, 0))
 	ctx := context.Background()
 	store := bitrix24.NewMemoryTokenStore()
 	empty := storeClient(t, srv, store, bitrix24.Token{})
@@ -135,8 +131,7 @@ func (s *failingStore) setFail(v bool) {
 // old refresh token is spent) and is tried again on the next call.
 func TestFailedSaveKeepsThePairAndRetries(t *testing.T) {
 	t.Parallel()
-	srv := bitrix24test.NewServer(bitrix24test.WithRateLimit(0, 0))
-	t.Cleanup(srv.Close)
+	srv := bitrix24test.New(t, bitrix24test.WithRateLimit(0, 0))
 	ctx := context.Background()
 	mem := bitrix24.NewMemoryTokenStore()
 	store := &failingStore{TokenStore: mem}
@@ -321,8 +316,7 @@ func TestFileStoreChild(t *testing.T) {
 // that loses the race adopts the winner's pair instead of failing with invalid_grant.
 func TestStoreWithoutLockLosersAdopt(t *testing.T) {
 	t.Parallel()
-	srv := bitrix24test.NewServer(bitrix24test.WithRateLimit(0, 0))
-	t.Cleanup(srv.Close)
+	srv := bitrix24test.New(t, bitrix24test.WithRateLimit(0, 0))
 	store := struct{ bitrix24.TokenStore }{bitrix24.NewMemoryTokenStore()} // Load and Save only
 	initial := srv.Token()
 	clients := make([]*bitrix24.Client, 4)
