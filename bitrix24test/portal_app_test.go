@@ -70,8 +70,8 @@ func TestAuthorizeIssuesCodes(t *testing.T) {
 }
 
 func TestCodeGrant(t *testing.T) {
-	clock := &portalClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
-	s := NewServer(WithRateLimit(0, 1), WithClock(clock.now))
+	clock := newFakeClock()
+	s := NewServer(WithRateLimit(0, 1), WithClock(clock.Now))
 	defer s.Close()
 	cfg := s.OAuthConfig()
 	grant := func(code, secret string) url.Values {
@@ -103,7 +103,7 @@ func TestCodeGrant(t *testing.T) {
 	assert.Equal(t, "invalid_client", wrong.code())
 
 	late := s.AuthorizationCode(1)
-	clock.advance(30 * time.Second)
+	clock.Advance(30 * time.Second)
 	a = portalPost(t, s, http.MethodPost, "/oauth/token/", grant(late, cfg.ClientSecret), nil)
 	assert.Equal(t, "expired_token", a.code(), "a code lives 30 s")
 
@@ -302,21 +302,4 @@ func TestUserFieldRequest(t *testing.T) {
 	assert.Equal(t, "x", m["VALUE"], "a single field sends its first value")
 	assert.Equal(t, "X1", m["XML_ID"])
 	assert.Equal(t, "Y", m["MANDATORY"])
-}
-
-type portalClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *portalClock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *portalClock) advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
 }
