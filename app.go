@@ -329,46 +329,6 @@ func (a *App) newClient(key TokenKey, tok Token, opts []Option) (*Client, error)
 	}, all...)
 }
 
-// ClientFor verifies r ([App.Verify]), saves the calling user's pair under {MemberID,
-// UserID} (the user id comes from the authorization server), and returns a client
-// acting as that user: user.option.* then stores that user's settings. The client
-// calls the portal at the client_endpoint the authorization server names, not at the
-// request's DOMAIN.
-func (a *App) ClientFor(ctx context.Context, r *AppRequest, opts ...Option) (*Client, error) {
-	info, err := a.verify(ctx, r)
-	if err != nil {
-		return nil, err
-	}
-	if info.UserID <= 0 {
-		return nil, &UnexpectedResponseError{Method: appInfoMethod, StatusCode: http.StatusOK,
-			Reason: "app.info named no user_id for the token"}
-	}
-	tok := r.Token
-	tok.UserID = info.UserID
-	if info.ClientEndpoint != "" {
-		tok.ClientEndpoint = info.ClientEndpoint
-	} else {
-		tok.ClientEndpoint = r.PortalURL() + "/rest/"
-	}
-	// The request's SERVER_ENDPOINT is not trusted: keep the App's.
-	tok.ServerEndpoint = a.ServerEndpoint
-	if tok.ServerEndpoint == "" {
-		tok.ServerEndpoint = DefaultServerEndpoint
-	}
-	key := TokenKey{MemberID: tok.MemberID, UserID: info.UserID}
-	if err := a.store().Save(ctx, key, tok); err != nil {
-		return nil, fmt.Errorf("bitrix24: saving the pair under %v: %w", key, err)
-	}
-	st := a.st()
-	st.mu.Lock()
-	if st.users[key.MemberID] == nil {
-		st.users[key.MemberID] = map[int]struct{}{}
-	}
-	st.users[key.MemberID][key.UserID] = struct{}{}
-	st.mu.Unlock()
-	return a.newClient(key, tok, opts)
-}
-
 // forget removes what the App stores for memberID: the installation's pair, its
 // application_token and the user pairs this App saved. Stores with a
 // Delete(ctx, TokenKey) method (such as [MemoryTokenStore]) delete them; on others
