@@ -3,39 +3,36 @@ package bitrix24redis
 import (
 	"context"
 	"testing"
+	"testing/synctest"
 	"time"
 
-	"github.com/b24go/bitrix24/internal/leakybucket"
+	"github.com/b24go/bitrix24"
 )
 
 // The Redis limiter must keep exactly the in-process bucket's headroom: count what the
-// in-process bucket admits at once on a frozen clock and compare.
+// root module's public bucket admits at once, on synctest's clock (which stands still
+// until every goroutine of the bubble waits), and compare.
 func TestHeadroomMatchesInProcessBucket(t *testing.T) {
-	base := time.Unix(1_700_000_000, 0)
-	now := func() time.Time { return base }
-	// after is called only when a waiter has to wait: the end of what is admitted at once.
-	waited := false
-	fired := make(chan time.Time)
-	close(fired)
-	after := func(time.Duration) <-chan time.Time { waited = true; return fired }
 	for _, c := range []struct {
 		rate  float64
 		burst int
 	}{{2, 50}, {5, 250}, {0.001, 20}, {1, 1}, {1, 2}, {1, 3}, {50, 10}, {300, 40}, {1e9, 5}, {20, 100}, {1, 21}, {2, 41}, {35, 60}, {31, 70}} {
-		b := leakybucket.NewWithClock(c.rate, c.burst, now, after)
-		waited = false
-		admitted := 0
-		for range c.burst + 1 {
-			if err := b.Wait(context.Background()); err != nil {
-				t.Fatal(err)
+		synctest.Test(t, func(t *testing.T) {
+			b := bitrix24.NewLeakyBucket(c.rate, c.burst)
+			start := time.Now()
+			admitted := 0
+			for range c.burst + 1 {
+				if err := b.Wait(context.Background()); err != nil {
+					t.Fatal(err)
+				}
+				if time.Now().After(start) {
+					break // this one had to wait
+				}
+				admitted++
 			}
-			if waited {
-				break
+			if got := c.burst - headroom(c.rate, c.burst); got != admitted {
+				t.Errorf("rate %v burst %d: Redis limiter admits %d at once, in-process bucket %d", c.rate, c.burst, got, admitted)
 			}
-			admitted++
-		}
-		if got := c.burst - headroom(c.rate, c.burst); got != admitted {
-			t.Errorf("rate %v burst %d: Redis limiter admits %d at once, in-process bucket %d", c.rate, c.burst, got, admitted)
-		}
+		})
 	}
 }

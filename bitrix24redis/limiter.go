@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/b24go/bitrix24"
-	"github.com/b24go/bitrix24/internal/leakybucket"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -30,7 +29,7 @@ type Limiter struct {
 	tolerance int64 // µs a request may go ahead of the chain: (usable burst - 1) * interval
 	err       error // a validation error, reported by Wait
 
-	fallback *leakybucket.Bucket
+	fallback bitrix24.Limiter
 	// redisDownUntil (Unix ns) makes Wait use the fallback without asking Redis until
 	// then, so that an outage costs one failed round trip per fallbackProbe, not one per
 	// call.
@@ -103,7 +102,7 @@ func (l *Limiter) WithFallback(perSecond float64, burst int) *Limiter {
 		}
 		return &c
 	}
-	c.fallback = leakybucket.New(perSecond, burst)
+	c.fallback = bitrix24.NewLeakyBucket(perSecond, burst)
 	return &c
 }
 
@@ -185,7 +184,7 @@ func (l *Limiter) release(ctx context.Context, slot, prev, tat int64) {
 }
 
 // jitterAllowance and headroom mirror the root module's in-process bucket
-// (internal/leakybucket), which does not export its headroom: a server bucket of exactly
+// (bitrix24.NewLeakyBucket), which does not export its headroom: a server bucket of exactly
 // (perSecond, burst) must never refuse, whichever limiter paces the client.
 const jitterAllowance = 100 * time.Millisecond
 

@@ -2,22 +2,18 @@ module github.com/b24go/bitrix24/examples/redis
 
 go 1.26.0
 
-replace (
-	github.com/b24go/bitrix24 => ../../
-	github.com/b24go/bitrix24/bitrix24redis => ../../bitrix24redis
-)
 
 require (
 	github.com/alicebob/miniredis/v2 v2.40.0
-	github.com/b24go/bitrix24 v0.0.0-00010101000000-000000000000
-	github.com/b24go/bitrix24/bitrix24redis v0.0.0-00010101000000-000000000000
+	github.com/b24go/bitrix24 v0.1.0
+	github.com/b24go/bitrix24/bitrix24redis v0.1.0
 	github.com/redis/go-redis/v9 v9.23.0
 )
 
 require (
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
 	github.com/go-resty/resty/v2 v2.17.2 // indirect
-	github.com/gofrs/flock v0.13.2 // indirect
+	github.com/gofrs/flock v0.13.0 // indirect
 	github.com/yuin/gopher-lua v1.1.1 // indirect
 	go.uber.org/atomic v1.12.0 // indirect
 	golang.org/x/net v0.43.0 // indirect
