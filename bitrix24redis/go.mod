@@ -2,7 +2,6 @@ module github.com/b24go/bitrix24/bitrix24redis
 
 go 1.26.0
 
-
 require (
 	github.com/alicebob/miniredis/v2 v2.40.0
 	github.com/b24go/bitrix24 v0.1.0
