@@ -43,6 +43,9 @@ for m in "${modules[@]}"; do
 		(
 			cd "$work/src/$m"
 			cp go.mod "$work/go.mod.committed"
+			# go.sum lines of this repository's own modules are written at release time
+			# (--write): the committed ones may be for an older tree.
+			if [ -f go.sum ]; then grep -v '^github.com/b24go/' go.sum >go.sum.new || true; mv go.sum.new go.sum; fi
 			go mod tidy
 			if ! diff -u "$work/go.mod.committed" go.mod; then
 				echo "release-check: $m/go.mod is not tidy against the packed modules"; exit 1
