@@ -1,6 +1,6 @@
 module github.com/b24go/bitrix24/cmd/bitrix24
 
-go 1.25.0
+go 1.26.0
 
 require (
 	github.com/b24go/bitrix24 v0.1.0

@@ -1,6 +1,6 @@
 module github.com/b24go/bitrix24/tools/plot
 
-go 1.25.0
+go 1.26.0
 
 require gonum.org/v1/plot v0.17.0
 
