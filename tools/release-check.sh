@@ -8,13 +8,14 @@
 #     the root, with their go.sum completed against the packed root, as a release does.
 #  2. Checks that each nested module's go.mod is tidy against the packed versions (go.sum
 #     lines for this repository's own modules change with every commit and are not
-#     compared; `--write` copies the fresh ones into the working tree before a release).
+#     compared). `--tidy` writes the tidied go.mod and go.sum of each nested module back
+#     into the working tree (without those lines); `--write`, before a release, with them.
 #  3. In a consumer module outside the repository, with GOWORK=off and no replace
 #     directive: `go get`s each library module, builds and runs a small program, and
 #     prints the module zip sizes and the consumer's `go list -m all` count; then
 #     `go install …/cmd/bitrix24@latest` and runs the tool against its fake portal.
 #
-# Usage: tools/release-check.sh [--write]   (VERSION=v0.1.0 by default)
+# Usage: tools/release-check.sh [--tidy|--write]   (VERSION=v0.1.0 by default)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$(pwd)
@@ -47,10 +48,14 @@ for m in "${modules[@]}"; do
 			# (--write): the committed ones may be for an older tree.
 			if [ -f go.sum ]; then grep -v '^github.com/b24go/' go.sum >go.sum.new || true; mv go.sum.new go.sum; fi
 			go mod tidy
-			if ! diff -u "$work/go.mod.committed" go.mod; then
-				echo "release-check: $m/go.mod is not tidy against the packed modules"; exit 1
-			fi
-			if [ "$write" = --write ]; then cp go.sum "$repo/$m/go.sum"; fi
+			case "$write" in
+			--write) cp go.mod go.sum "$repo/$m/" ;;
+			--tidy) cp go.mod "$repo/$m/"; grep -v '^github.com/b24go/' go.sum >"$repo/$m/go.sum" || true ;;
+			*)
+				if ! diff -u "$work/go.mod.committed" go.mod; then
+					echo "release-check: $m/go.mod is not tidy against the packed modules (tools/release-check.sh --tidy)"; exit 1
+				fi ;;
+			esac
 		)
 	fi
 	line=$("$work/pack" -proxy "$proxy" -version "$version" -root "$work/src" "$m")
