@@ -79,6 +79,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if err == nil {
 		return exitOK
 	}
+	err = inToolWords(err)
 	if !a.ran {
 		err = usageError{err}
 	}

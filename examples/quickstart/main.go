@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"os"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/b24go/bitrix24"
@@ -36,39 +37,61 @@ type portal struct {
 	close      func()
 }
 
-func connect() portal {
-	if os.Getenv("BITRIX24_PORTAL_URL") != "" {
-		fmt.Println("portal: " + os.Getenv("BITRIX24_PORTAL_URL"))
-		return portal{
-			oauth: bitrix24.OAuthConfig{
-				PortalURL:    os.Getenv("BITRIX24_PORTAL_URL"),
-				ClientID:     os.Getenv("BITRIX24_CLIENT_ID"),
-				ClientSecret: os.Getenv("BITRIX24_CLIENT_SECRET"),
-				Token: bitrix24.Token{
-					AccessToken:  os.Getenv("BITRIX24_ACCESS_TOKEN"),
-					RefreshToken: os.Getenv("BITRIX24_REFRESH_TOKEN"),
-				},
-				OnTokenRefresh: func(_ context.Context, t bitrix24.Token) error {
-					fmt.Println("token refreshed: store the new pair now (the old refresh token is spent)")
-					return nil
-				},
-			},
-			webhookURL: os.Getenv("BITRIX24_WEBHOOK_URL"),
-			close:      func() {},
+// realPortal names the variables that point the tour at a real portal; the webhook is
+// optional.
+var realPortal = []string{"BITRIX24_PORTAL_URL", "BITRIX24_CLIENT_ID", "BITRIX24_CLIENT_SECRET", "BITRIX24_ACCESS_TOKEN", "BITRIX24_REFRESH_TOKEN"}
+
+// connect picks the portal: the fake one when no BITRIX24_* variable is set, a real one
+// when all of realPortal are, and an error naming the missing ones in between (a tour
+// that quietly ran against the fake would look like a real portal's answers).
+func connect(getenv func(string) string) (portal, error) {
+	var set, missing []string
+	for _, name := range append(realPortal, "BITRIX24_WEBHOOK_URL") {
+		if getenv(name) != "" {
+			set = append(set, name)
+		} else if name != "BITRIX24_WEBHOOK_URL" {
+			missing = append(missing, name)
 		}
 	}
-	srv := bitrix24test.NewServer()
-	fmt.Println("portal: bitrix24test fake at " + srv.URL + " (set BITRIX24_PORTAL_URL to use a real one)")
-	return portal{
-		oauth:      srv.OAuthConfig(),
-		webhookURL: srv.WebhookURL(),
-		opts:       []bitrix24.Option{bitrix24.WithHTTPClient(srv.Client())},
-		close:      srv.Close,
+	if len(set) == 0 {
+		srv := bitrix24test.NewServer()
+		fmt.Println("portal: the built-in fake (bitrix24test) at " + srv.URL + ", because no BITRIX24_* variable is set")
+		return portal{
+			oauth:      srv.OAuthConfig(),
+			webhookURL: srv.WebhookURL(),
+			opts:       []bitrix24.Option{bitrix24.WithHTTPClient(srv.Client())},
+			close:      srv.Close,
+		}, nil
 	}
+	if len(missing) > 0 {
+		return portal{}, fmt.Errorf("%s set, but a real portal also needs %s (user.option.* and userfieldtype.* need an installed application's pair); unset every BITRIX24_* variable to run against the built-in fake portal",
+			strings.Join(set, ", "), strings.Join(missing, ", "))
+	}
+	fmt.Println("portal: " + getenv("BITRIX24_PORTAL_URL"))
+	return portal{
+		oauth: bitrix24.OAuthConfig{
+			PortalURL:    getenv("BITRIX24_PORTAL_URL"),
+			ClientID:     getenv("BITRIX24_CLIENT_ID"),
+			ClientSecret: getenv("BITRIX24_CLIENT_SECRET"),
+			Token: bitrix24.Token{
+				AccessToken:  getenv("BITRIX24_ACCESS_TOKEN"),
+				RefreshToken: getenv("BITRIX24_REFRESH_TOKEN"),
+			},
+			OnTokenRefresh: func(_ context.Context, t bitrix24.Token) error {
+				fmt.Println("token refreshed: store the new pair now (the old refresh token is spent)")
+				return nil
+			},
+		},
+		webhookURL: getenv("BITRIX24_WEBHOOK_URL"),
+		close:      func() {},
+	}, nil
 }
 
 func run(ctx context.Context) error {
-	p := connect()
+	p, err := connect(os.Getenv)
+	if err != nil {
+		return err
+	}
 	defer p.close()
 	client, err := bitrix24.NewOAuthClient(p.oauth, p.opts...)
 	if err != nil {
