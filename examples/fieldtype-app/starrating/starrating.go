@@ -100,8 +100,14 @@ func (a *App) view(ctx context.Context, f *bitrix24.FieldRequest) (template.HTML
 			return "", err
 		}
 	}
-	return template.HTML(`<div class="stars">` + Stars(n) + `</div>`), nil
+	return template.HTML(viewStyle + `<div class="stars">` + Stars(n) + `</div>`), nil
 }
+
+// viewStyle draws the stars as the edit page does.
+const viewStyle = `<style>
+body { margin: 0; font: 24px/1 sans-serif; }
+.stars { color: #f5a623; padding: 0 2px; letter-spacing: 4px; }
+</style>`
 
 // edit shows five buttons that set the value; on an empty field it proposes the
 // rating this user gave last.
@@ -121,6 +127,7 @@ func (a *App) edit(ctx context.Context, f *bitrix24.FieldRequest) (template.HTML
 		return "", err
 	}
 	var b strings.Builder
+	b.WriteString(editStyle)
 	b.WriteString(`<div class="stars">`)
 	shown := max(n, proposed)
 	for i := 1; i <= 5; i++ {
@@ -128,15 +135,32 @@ func (a *App) edit(ctx context.Context, f *bitrix24.FieldRequest) (template.HTML
 		if i <= shown {
 			star = "★"
 		}
-		fmt.Fprintf(&b, `<button type="button" onclick="b24field.setValue('%d')">%s</button>`, i, star)
+		fmt.Fprintf(&b, `<button type="button" title="%d" onclick="rate(%d)">%s</button>`, i, i, star)
 	}
 	b.WriteString(`</div>`)
+	b.WriteString(rateScript)
 	if proposed > 0 {
 		// The portal keeps the old value unless setValue is called: propose at once.
 		fmt.Fprintf(&b, `<script>b24field.setValue('%d');</script>`, proposed)
 	}
 	return template.HTML(b.String()), nil
 }
+
+// editStyle makes the five buttons look like stars.
+const editStyle = `<style>
+body { margin: 0; font: 24px/1 sans-serif; }
+.stars button { font: inherit; color: #f5a623; background: none; border: 0; padding: 0 2px; cursor: pointer; }
+</style>`
+
+// rateScript sends the picked rating (a string, as field values are) and redraws the
+// stars: the page is not reloaded until the card is saved.
+const rateScript = `<script>
+function rate(n) {
+  var stars = document.querySelectorAll('.stars button');
+  for (var i = 0; i < stars.length; i++) { stars[i].textContent = i < n ? '★' : '☆'; }
+  b24field.setValue(String(n));
+}
+</script>`
 
 // remember stores n as the user's last rating, in that user's options.
 func (a *App) remember(ctx context.Context, f *bitrix24.FieldRequest, n int) error {
