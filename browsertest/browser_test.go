@@ -25,7 +25,11 @@ import (
 const bx24URL = "https://api.bitrix24.com/api/v1/"
 
 // testTimeout bounds each browser test: every wait below ends with it.
-const testTimeout = 60 * time.Second
+const testTimeout = 90 * time.Second
+
+// waitTimeout bounds one wait for the page (the pages answer in milliseconds; this
+// leaves room for a machine busy compiling).
+const waitTimeout = 15 * time.Second
 
 // chromiumPath finds Chromium: $CHROMIUM, then chromium on PATH, then /usr/bin/chromium.
 // Without one the test skips, or fails when CI=true.
@@ -224,8 +228,9 @@ func (b *browser) open(pageURL, html string) {
 // waitTop waits until the expression is truthy in the portal's page.
 func (b *browser) waitTop(expr string) {
 	b.t.Helper()
-	_, err := chromedp.Run(b.ctx, chromedp.Poll[chromedp.Void](expr, chromedp.WithPollingInterval(20*time.Millisecond)))
-	require.NoError(b.t, err, "waiting in the portal's page for %s", expr)
+	_, err := chromedp.Run(b.ctx, chromedp.Poll[chromedp.Void](expr,
+		chromedp.WithPollingInterval(20*time.Millisecond), chromedp.WithPollingTimeout(waitTimeout)))
+	require.NoError(b.t, err, "waiting in the portal's page for %s; uncaught exceptions: %q", expr, b.uncaught())
 }
 
 // frame is the node of the application's iframe.
@@ -237,19 +242,11 @@ func (b *browser) frame() *chromedp.Node {
 	return nodes[0]
 }
 
-// waitFrame waits until the expression is truthy in the application's frame.
-func (b *browser) waitFrame(expr string) {
-	b.t.Helper()
-	_, err := chromedp.Run(b.ctx, chromedp.Poll[chromedp.Void](expr,
-		chromedp.WithPollingInFrame(b.frame()), chromedp.WithPollingInterval(20*time.Millisecond)))
-	require.NoError(b.t, err, "waiting in the application's frame for %s", expr)
-}
-
 // inFrame evaluates expr in the application's frame.
 func inFrame[T any](b *browser, expr string) T {
 	b.t.Helper()
 	v, err := chromedp.Run(b.ctx, chromedp.Poll[struct{ V T }]("({V: ("+expr+")})",
-		chromedp.WithPollingInFrame(b.frame()), chromedp.WithPollingTimeout(10*time.Second)))
+		chromedp.WithPollingInFrame(b.frame()), chromedp.WithPollingTimeout(waitTimeout)))
 	require.NoError(b.t, err, "evaluating %s in the application's frame", expr)
 	return v.V
 }

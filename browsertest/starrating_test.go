@@ -24,7 +24,6 @@ func ratingRoutes(app *bitrix24.App, appURL string) http.Handler {
 	return starrating.New(app, appURL, io.Discard).Routes()
 }
 
-
 func TestStarRatingFourthStarSavesFour(t *testing.T) {
 	f := newFixture(t, ratingRoutes)
 	b := f.browser
