@@ -79,8 +79,9 @@ func (f *fixture) showAt(origin string, c card, req *http.Request) {
 	f.browser.open(origin+"/crm/lead/details/"+strconv.Itoa(pageSeq)+"/", c.render(f.t, req))
 }
 
-// otherOrigin is an https origin on loopback that is not the portal's: a port nothing
-// listens on (held until the test ends), same host.
+// otherOrigin is an https origin on loopback that is not the portal's: the same host on
+// a port the test holds until it ends (the browser's requests there are answered by the
+// test itself).
 func (f *fixture) otherOrigin() string {
 	f.t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
