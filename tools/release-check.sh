@@ -25,7 +25,7 @@ write=${1:-}
 # The released modules, root first; each nested one requires the ones before it.
 modules=(. bitrix24redis cmd/bitrix24)
 # Modules of the workspace that require released ones but are not released themselves.
-unreleased=(examples/redis)
+unreleased=(examples/redis browsertest)
 max_zip=$((2 * 1024 * 1024))
 max_graph=16
 

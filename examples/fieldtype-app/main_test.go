@@ -32,14 +32,3 @@ func TestTourRunsEndToEnd(t *testing.T) {
 		}
 	}
 }
-
-func TestRating(t *testing.T) {
-	for in, want := range map[string]int{"1": 1, "5": 5, " 3 ": 3, "0": 0, "6": 0, "": 0, "x": 0} {
-		if got := rating(in); got != want {
-			t.Errorf("rating(%q) = %d, want %d", in, got, want)
-		}
-	}
-	if stars(2) != "★★☆☆☆" {
-		t.Errorf("stars(2) = %q", stars(2))
-	}
-}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/b24go/bitrix24"
 	"github.com/b24go/bitrix24/bitrix24test"
+	"github.com/b24go/bitrix24/examples/fieldtype-app/starrating"
 )
 
 // tour runs the application against bitrix24test, the in-process fake portal, playing
@@ -33,7 +34,7 @@ func tour(ctx context.Context, out io.Writer) error {
 	)
 	appServer := httptest.NewUnstartedServer(nil)
 	appURL := "http://" + appServer.Listener.Addr().String()
-	appServer.Config.Handler = newRatingApp(app, appURL, out).routes()
+	appServer.Config.Handler = starrating.New(app, appURL, out).Routes()
 	appServer.Start()
 	defer appServer.Close()
 	fmt.Fprintf(out, "app: serving at %s\n", appURL)
@@ -73,7 +74,7 @@ func tour(ctx context.Context, out io.Writer) error {
 		}
 		return string(body), nil
 	}
-	lastRating := func(userID int) any { return srv.UserOptions(app.ClientID, userID)[lastRatingKey] }
+	lastRating := func(userID int) any { return srv.UserOptions(app.ClientID, userID)[starrating.LastRatingKey] }
 
 	step("3. User 7 opens a new lead: the edit page")
 	page, err := open(bitrix24test.UserFieldOptions{Mode: "edit", Page: bitrix24test.PageOptions{UserID: 7}})
