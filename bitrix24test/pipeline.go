@@ -44,7 +44,7 @@ func init() {
 		"methods":              {fn: methodMethods},
 		"server.time":          {fn: methodServerTime},
 		"profile":              {fn: methodProfile},
-		"app.info":             {fn: methodAppInfo}, // methods_appinfo.go
+		"app.info":             {fn: methodAppInfo},   // methods_appinfo.go
 		"user.admin":           {fn: methodUserAdmin}, // portal_app.go
 		"user.option.set":      {fn: methodUserOptionSet},
 		"user.option.get":      {fn: methodUserOptionGet},
