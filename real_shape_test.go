@@ -250,5 +250,3 @@ func withoutCommandResults(v any) any {
 		"result_next": inner["result_next"], "result_time": inner["result_time"]}}
 	return out
 }
-
-
