@@ -74,25 +74,28 @@ var (
 // codeSentinels maps each upper-cased Bitrix24 error code to its sentinel. It covers
 // every code of the method references and of the system error table.
 var codeSentinels = map[string]error{
-	"ERROR_ARGUMENT":                  ErrArgument,
-	"ARGUMENTNULLEXCEPTION":           ErrArgument, // the docs print the PHP class name
-	"INVALID_ARG_VALUE":               ErrArgument,
-	"ERROR_NOT_FOUND":                 ErrNotFound,
-	"NOT_FOUND":                       ErrNotFound,
-	"ERROR_CORE":                      ErrCore,
-	"ERROR_WRONG_HANDLER_URL":         ErrWrongHandlerURL,
-	"ERROR_UNSUPPORTED_PROTOCOL":      ErrWrongHandlerURL,
-	"ERROR_METHOD_NOT_FOUND":          ErrMethodNotFound,
-	"QUERY_LIMIT_EXCEEDED":            ErrQueryLimitExceeded,
-	"OPERATION_TIME_LIMIT":            ErrOperationTimeLimit,
-	"OVERLOAD_LIMIT":                  ErrOverloadLimit,
-	"NO_AUTH_FOUND":                   ErrNoAuthFound,
-	"EXPIRED_TOKEN":                   ErrExpiredToken,
-	"INVALID_TOKEN":                   ErrInvalidToken,
-	"INVALID_CREDENTIALS":             ErrInvalidCredentials,
-	"INSUFFICIENT_SCOPE":              ErrInsufficientScope,
-	"ACCESS_DENIED":                   ErrAccessDenied,
-	"ACCESSEXCEPTION":                 ErrAccessDenied, // the docs print the PHP class name
+	"ERROR_ARGUMENT":             ErrArgument,
+	"ARGUMENTNULLEXCEPTION":      ErrArgument, // the docs print the PHP class name
+	"INVALID_ARG_VALUE":          ErrArgument,
+	"ERROR_NOT_FOUND":            ErrNotFound,
+	"NOT_FOUND":                  ErrNotFound,
+	"ERROR_CORE":                 ErrCore,
+	"ERROR_WRONG_HANDLER_URL":    ErrWrongHandlerURL,
+	"ERROR_UNSUPPORTED_PROTOCOL": ErrWrongHandlerURL,
+	"ERROR_METHOD_NOT_FOUND":     ErrMethodNotFound,
+	"QUERY_LIMIT_EXCEEDED":       ErrQueryLimitExceeded,
+	"OPERATION_TIME_LIMIT":       ErrOperationTimeLimit,
+	"OVERLOAD_LIMIT":             ErrOverloadLimit,
+	"NO_AUTH_FOUND":              ErrNoAuthFound,
+	"EXPIRED_TOKEN":              ErrExpiredToken,
+	"INVALID_TOKEN":              ErrInvalidToken,
+	"INVALID_CREDENTIALS":        ErrInvalidCredentials,
+	"INSUFFICIENT_SCOPE":         ErrInsufficientScope,
+	"ACCESS_DENIED":              ErrAccessDenied,
+	"ACCESSEXCEPTION":            ErrAccessDenied, // the docs print the PHP class name
+	// REST v3 (/rest/api/) names the exception class (b24jssdk issue 500).
+	"BITRIX_REST_V3_EXCEPTION_ACCESSDENIEDEXCEPTION":      ErrAccessDenied,
+	"BITRIX_REST_V3_EXCEPTION_INSUFFICIENTSCOPEEXCEPTION": ErrInsufficientScope,
 	"WRONG_AUTH_TYPE":                 ErrWrongAuthType,
 	"USER_ACCESS_ERROR":               ErrUserAccess,
 	"INVALID_REQUEST":                 ErrHTTPSRequired,

@@ -93,10 +93,14 @@ func parseTokenAnswer(secrets *redact.Secrets, ans *httpAnswer) (Token, error) {
 		ClientEndpoint: ta.ClientEndpoint,
 		ServerEndpoint: ta.ServerEndpoint,
 	}
-	if exp, err := ta.Expires.Int64(); err == nil && exp > 0 {
-		tok.Expiry = time.Unix(exp, 0)
-	} else if in, err := ta.ExpiresIn.Int64(); err == nil && in > 0 {
+	// Expiry counts from expires_in and this machine's clock; the absolute "expires" is
+	// the server's clock and only a fallback. Recorded answers show why: replayed or
+	// skewed, an "expires" in the past would make every call refresh again (protocol
+	// §13.1).
+	if in, err := ta.ExpiresIn.Int64(); err == nil && in > 0 {
 		tok.Expiry = time.Now().Add(time.Duration(in) * time.Second)
+	} else if exp, err := ta.Expires.Int64(); err == nil && exp > 0 {
+		tok.Expiry = time.Unix(exp, 0)
 	}
 	tok.UserID, _ = strconv.Atoi(strings.Trim(string(ta.UserID), `" `))
 	return tok, nil

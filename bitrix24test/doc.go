@@ -66,4 +66,11 @@
 //   - The batch substitution applies to parameter values, not keys; "$RESULT[...]" (upper
 //     case) matches but finds no section, as in the source.
 //   - [Server.SetAppBlocked] blocks every application and webhook of the portal.
+//   - The burst edge: from an empty bucket exactly burst requests pass and the next is
+//     refused (50, then the 51st, on the standard plan): burst is the docs' "limit before
+//     blocking", which the official JS SDK's bucket also allows at once.
+//   - Repeated slashes in a path count as one (/rest//profile is /rest/profile); the
+//     token endpoint also answers at the path derived from [Server.ServerEndpoint]
+//     (minus "rest/", plus "oauth/token/"); app.info works on /rest/ for an application
+//     and answers ACCESS_DENIED "Application context required" to a webhook.
 package bitrix24test

@@ -42,6 +42,7 @@ func TestLeakyBucketDefaults(t *testing.T) {
 	clk := newFakeClock()
 	s := NewServer(WithClock(clk.Now))
 	defer s.Close()
+	// The burst edge: exactly DefaultBurst (50) pass, the 51st is refused.
 	for i := 0; i < DefaultBurst; i++ {
 		r := hookJSON(t, s, "server.time", nil)
 		require.Equal(t, 200, r.status, "request %d", i)

@@ -41,7 +41,10 @@ type Option func(*config)
 
 // WithRateLimit sets the portal's leaky bucket: the counter grows by one per REST
 // request, drains at perSecond, and a request that would push it above burst is refused
-// with 503 QUERY_LIMIT_EXCEEDED. perSecond <= 0 disables the limit. The default is the
+// with 503 QUERY_LIMIT_EXCEEDED: from an empty bucket exactly burst requests pass and
+// the next one is refused (with the default, the 51st). burst is the "limit before
+// blocking" X of the docs' limits.md, and the official JS SDK's bucket likewise starts
+// with burstLimit (50) requests. perSecond <= 0 disables the limit. The default is the
 // standard plan, 2/s with burst 50 (Enterprise is 5/s, 250).
 func WithRateLimit(perSecond float64, burst int) Option {
 	return func(c *config) {

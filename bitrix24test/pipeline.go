@@ -44,6 +44,7 @@ func init() {
 		"methods":              {fn: methodMethods},
 		"server.time":          {fn: methodServerTime},
 		"profile":              {fn: methodProfile},
+		"app.info":             {fn: methodAppInfo},   // methods_appinfo.go
 		"user.admin":           {fn: methodUserAdmin}, // portal_app.go
 		"user.option.set":      {fn: methodUserOptionSet},
 		"user.option.get":      {fn: methodUserOptionGet},
@@ -76,6 +77,12 @@ func (s *Server) methods() map[string]methodDef {
 // serveHTTP is the whole server: the token endpoint and /rest/.
 func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(io.LimitReader(r.Body, maxBody))
+	if path := collapseSlashes(r.URL.Path); path != r.URL.Path {
+		u := *r.URL
+		u.Path, u.RawPath = path, ""
+		r = r.WithContext(r.Context())
+		r.URL = &u
+	}
 	path := r.URL.Path
 	switch {
 	case isTokenPath(path):

@@ -56,7 +56,36 @@ func parseRoute(path string) route {
 	return rt
 }
 
-func isTokenPath(p string) bool { return p == "/oauth/token/" || p == "/oauth/token" }
+// derivedTokenPath is the token endpoint a client derives from the fake's
+// server_endpoint by the documented rule (server_endpoint minus "rest/" plus
+// "oauth/token/", protocol §4.3, §13.1): URL + "/oauth/rest/" gives
+// URL + "/oauth/oauth/token/". The JS SDK derives it this way.
+var derivedTokenPath = strings.Replace(oauthRESTPrefix, "rest/", "", 1) + "oauth/token/"
+
+// isTokenPath: the fake's token endpoint, at /oauth/token/ (its TokenURL) and at the
+// path derived from its server_endpoint; the trailing slash is optional.
+func isTokenPath(p string) bool {
+	p = strings.TrimSuffix(p, "/") + "/"
+	return p == "/oauth/token/" || p == derivedTokenPath
+}
+
+// collapseSlashes turns every run of slashes in a path into one: a portal answers
+// /rest//profile as /rest/profile, and the JS SDK sends the former whenever a
+// client_endpoint ends in "/" (protocol §13.2).
+func collapseSlashes(p string) string {
+	if !strings.Contains(p, "//") {
+		return p
+	}
+	var b strings.Builder
+	b.Grow(len(p))
+	for i := 0; i < len(p); i++ {
+		if p[i] == '/' && i > 0 && p[i-1] == '/' {
+			continue
+		}
+		b.WriteByte(p[i])
+	}
+	return b.String()
+}
 
 func isRESTPath(p string) bool { return p == "/rest" || strings.HasPrefix(p, "/rest/") }
 

@@ -103,7 +103,8 @@ func Decode(body []byte) (*Envelope, *Error, error) {
 }
 
 // decodeError returns the error of w, or nil when w carries none. An "error" key that
-// is null, false or an empty string with no description is no error.
+// is null, false or an empty string with no description is no error. An object under
+// "error" is REST v3's {"code", "message"}.
 func decodeError(w wire) *Error {
 	if w.Error == nil || isNull(w.Error) {
 		return nil
@@ -113,10 +114,31 @@ func decodeError(w wire) *Error {
 		Description: stringOf(w.Description),
 		Argument:    stringOf(w.Argument),
 	}
+	if w.Error[0] == '{' {
+		e.Code, e.Description = V3Error(w.Error, e.Description)
+	}
 	if e.Code == "" && e.Description == "" {
 		return nil
 	}
 	return e
+}
+
+// V3Error reads the error object of REST v3, {"code": "...", "message": "..."}, found
+// where v1 has a string under "error" (recorded from /rest/api/, b24jssdk issue 500).
+// desc is the top-level error_description, kept when the object has no message.
+func V3Error(raw json.RawMessage, desc string) (code, description string) {
+	var v3 struct {
+		Code    json.RawMessage `json:"code"`
+		Message json.RawMessage `json:"message"`
+	}
+	if json.Unmarshal(raw, &v3) != nil {
+		return "", desc
+	}
+	description = stringOf(v3.Message)
+	if description == "" {
+		description = desc
+	}
+	return stringOf(v3.Code), description
 }
 
 // DecodeError reads one {"error", "error_description", "argument"} object, as found in

@@ -149,3 +149,26 @@ func TestDecodeLenientNumbers(t *testing.T) {
 	_, ok = Int(json.RawMessage(`1e300`))
 	assert.False(t, ok, "out of int range")
 }
+
+// TestDecodeV3Error: REST v3's error object (recorded in b24jssdk issue 500) gives its
+// code and message, whichever decoder reads it.
+func TestDecodeV3Error(t *testing.T) {
+	t.Parallel()
+	for body, want := range map[string]Error{
+		`{"error":{"code":"BITRIX_REST_V3_EXCEPTION_ACCESSDENIEDEXCEPTION","message":"Доступ запрещен"}}`: {Code: "BITRIX_REST_V3_EXCEPTION_ACCESSDENIEDEXCEPTION", Description: "Доступ запрещен"},
+		`{"error":{"code":"X_Y"},"error_description":"top"}`:                                              {Code: "X_Y", Description: "top"},
+		`{"error":{"code":42,"message":"m"}}`:                                                             {Code: "42", Description: "m"},
+	} {
+		env, e, err := Decode([]byte(body))
+		require.NoError(t, err, body)
+		require.Nil(t, env, body)
+		require.NotNil(t, e, body)
+		assert.Equal(t, want, *e, body)
+		got, ok := DecodeError(json.RawMessage(body))
+		assert.True(t, ok)
+		assert.Equal(t, want, got, body)
+	}
+	_, e, err := Decode([]byte(`{"error":{}}`))
+	assert.Nil(t, e)
+	assert.ErrorIs(t, err, ErrNotEnvelope)
+}

@@ -22,7 +22,7 @@ func FuzzDecode(f *testing.F) {
 			f.Add(data)
 		}
 	}
-	for _, s := range []string{`{"result":[],"time":[]}`, `{"error":"","error_description":"Not found"}`, `<html>`, `{"result":{"a":`, `{"result":1,"total":1e400}`} {
+	for _, s := range []string{`{"result":[],"time":[]}`, `{"error":"","error_description":"Not found"}`, `<html>`, `{"result":{"a":`, `{"result":1,"total":1e400}`, `{"error":{"code":"BITRIX_REST_V3_EXCEPTION_ACCESSDENIEDEXCEPTION","message":"m"}}`, `{"error":{"code":1},"error_description":"d"}`} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {

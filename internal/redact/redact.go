@@ -213,11 +213,30 @@ func matchAt(s string, p int, trs []trigger) (keep, end int) {
 				continue
 			}
 			if loc := find(r.re, s, p); loc != nil && loc[1] > loc[3] {
+				if tr.word == "code" && errorCode(s[p+loc[3]:p+loc[1]]) {
+					continue
+				}
 				return p + loc[3], p + loc[1]
 			}
 		}
 	}
 	return 0, 0
+}
+
+// errorCode reports whether the value of a "code" key is an error code, such as REST
+// v3's {"error":{"code":"BITRIX_REST_V3_EXCEPTION_ACCESSDENIEDEXCEPTION"}}, rather than
+// an OAuth authorization code (lower-case hex). Error codes are upper-case words joined
+// by underscores; an authorization code never has an underscore.
+func errorCode(v string) bool {
+	if len(v) == 0 || v[0] < 'A' || v[0] > 'Z' || !strings.Contains(v, "_") {
+		return false
+	}
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; !('A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_') {
+			return false
+		}
+	}
+	return true
 }
 
 // find runs the anchored re on s[p:], looking at a window that doubles

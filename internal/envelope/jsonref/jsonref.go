@@ -77,6 +77,16 @@ func Decode(body []byte) (*Envelope, *Error, error) {
 // is null, false or an empty string with no description is no error.
 func decodeError(w errorWire) *Error {
 	e := Error{Code: stringOf(w.Error), Description: stringOf(w.Description), Argument: stringOf(w.Argument)}
+	var v3 struct {
+		Code    text `json:"code"`
+		Message text `json:"message"`
+	}
+	if len(w.Error) > 0 && w.Error[0] == '{' && json.Unmarshal(w.Error, &v3) == nil {
+		e.Code = string(v3.Code)
+		if v3.Message != "" {
+			e.Description = string(v3.Message)
+		}
+	}
 	if w.Error == nil || isNull(w.Error) || e.Code+e.Description == "" {
 		return nil
 	}
