@@ -79,15 +79,12 @@ func validateEventName(field, name string) error {
 	return nil
 }
 
-// params are event.bind's and event.unbind's parameters. The connector travels as
-// auth_connector: the portal reads it from the call's authorization data.
+// params are event.bind's and event.unbind's parameters. The connector is not among
+// them: it travels as auth_connector with the credentials (see call).
 func (b EventBinding) params(unbind bool) map[string]any {
 	p := map[string]any{"event": b.Event}
 	if b.Offline {
 		p["event_type"] = "offline"
-		if b.Connector != "" {
-			p["auth_connector"] = b.Connector
-		}
 		return p
 	}
 	p["handler"] = b.Handler
@@ -105,13 +102,13 @@ func (b EventBinding) params(unbind bool) map[string]any {
 // refuses, and ERROR_CORE for a binding that already exists. The same rules are checked
 // first on this side ([ErrValidation]). Bind is not retried after an ambiguous failure.
 func (s *EventService) Bind(ctx context.Context, b EventBinding) error {
-	return (*service)(s).write(ctx, "event.bind", func() error { return b.validate("EventBinding") }, b.params(false))
+	return s.call(ctx, "event.bind", b, callOptions{})
 }
 
-// Unbind removes b (event.unbind): the binding with exactly b's event, handler and
-// AuthType, or, with Offline, the offline binding of b's Connector. Removing a binding
-// that does not exist is not an error (the portal answers a count of 0).
-func (s *EventService) Unbind(ctx context.Context, b EventBinding) error {
+// call sends event.bind or event.unbind for b once b is valid. The portal reads an
+// offline binding's connector from the request's authorization data, so it goes as
+// auth_connector beside the token, never inside a batch.
+func (s *EventService) call(ctx context.Context, method string, b EventBinding, co callOptions) error {
 	c, err := clientOf((*service)(s))
 	if err != nil {
 		return err
@@ -119,8 +116,17 @@ func (s *EventService) Unbind(ctx context.Context, b EventBinding) error {
 	if err := b.validate("EventBinding"); err != nil {
 		return err
 	}
+	co.authConnector = b.Connector
+	_, err = c.do(ctx, method, b.params(method == "event.unbind"), co)
+	return err
+}
+
+// Unbind removes b (event.unbind): the binding with exactly b's event, handler and
+// AuthType, or, with Offline, the offline binding of b's Connector. Removing a binding
+// that does not exist is not an error (the portal answers a count of 0).
+func (s *EventService) Unbind(ctx context.Context, b EventBinding) error {
 	// Removing twice removes nothing the second time: safe to repeat.
-	return c.Call(ctx, "event.unbind", b.params(true), nil, WithIdempotent())
+	return s.call(ctx, "event.unbind", b, callOptions{idempotent: true})
 }
 
 // eventRow is one element of event.get's answer: online bindings have handler and

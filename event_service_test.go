@@ -3,6 +3,7 @@ package bitrix24_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -124,4 +125,27 @@ func TestEventBindFakeFollowsTheServer(t *testing.T) {
 	got, err := app.Event.Bindings(ctx)
 	require.NoError(t, err)
 	assert.Equal(t, []bitrix24.EventBinding{{Event: "ONCRMDEALADD", Offline: true}}, got, "names are upper-cased")
+}
+
+// A connector travels beside the token; a batch has one for all its commands, so calls
+// that carry one are never coalesced by WithAutoBatch.
+func TestEventConnectorCallsBypassAutoBatch(t *testing.T) {
+	srv := newEventPortal(t)
+	app := srv.NewClient(bitrix24.WithAutoBatch(time.Millisecond))
+	ctx := context.Background()
+	sync := bitrix24.EventBinding{Event: "ONCRMDEALUPDATE", Offline: true, Connector: "sync"}
+	plain := bitrix24.EventBinding{Event: "ONCRMDEALUPDATE", Offline: true}
+	require.NoError(t, app.Event.Bind(ctx, sync))
+	require.NoError(t, app.Event.Bind(ctx, plain))
+	require.NoError(t, app.Event.Unbind(ctx, sync))
+	got, err := app.Event.Bindings(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, []bitrix24.EventBinding{plain}, got, "the connector's binding went, the other stayed")
+	for _, r := range srv.RequestLog().ForMethod("batch") {
+		assert.NotContains(t, string(r.Body), "auth_connector")
+	}
+	require.NoError(t, app.Call(ctx, "server.time", nil, nil, bitrix24.WithAuthConnector("sync")))
+	last, ok := srv.LastRequest("server.time")
+	require.True(t, ok)
+	assert.Equal(t, "sync", last.Connector)
 }

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"slices"
 	"time"
+
+	"github.com/b24go/bitrix24/internal/envelope"
 )
 
 // offlineReader makes the calls of one [EventService.Offline] walk.
@@ -21,21 +23,19 @@ type offlinePage struct {
 	events    []OfflineEvent
 }
 
-// base is the parameters every call of the walk shares: the queue (auth_connector,
-// which the portal reads from the call's authorization data) and the error flag.
-func (r *offlineReader) base() map[string]any {
-	p := map[string]any{}
-	if r.o.connector != "" {
-		p["auth_connector"] = r.o.connector
-	}
-	return p
+// opts are the call options every call of the walk shares: the queue's connector,
+// which travels as auth_connector outside any batch (the portal reads it from the
+// request's authorization data).
+func (r *offlineReader) opts(co callOptions) callOptions {
+	co.authConnector = r.o.connector
+	return co
 }
 
 // reserved finds the pages reserved earlier and never cleared: event.offline.list with
 // PROCESS_ID > ” (the portal's filter has no "not equal"), in record order. Their
 // process ids are returned in the order their first record appears.
 func (r *offlineReader) reserved(ctx context.Context) ([]string, error) {
-	p := r.base()
+	p := map[string]any{}
 	filter := map[string]any{">PROCESS_ID": "", "ERROR": 0}
 	if r.o.errored {
 		filter["ERROR"] = 1
@@ -46,21 +46,33 @@ func (r *offlineReader) reserved(ctx context.Context) ([]string, error) {
 	p["filter"] = filter
 	p["order"] = map[string]string{"ID": "ASC"}
 	var ids []string
-	for row, err := range r.c.List(ctx, "event.offline.list", p) {
+	for start := 0; ; {
+		p["start"] = start
+		ans, err := r.c.do(ctx, "event.offline.list", p, r.opts(callOptions{idempotent: true}))
 		if err != nil {
 			return nil, err
 		}
-		var rec struct {
+		var recs []struct {
 			ProcessID json.RawMessage `json:"PROCESS_ID"`
 		}
-		if err := json.Unmarshal(row, &rec); err != nil {
-			return nil, fmt.Errorf("bitrix24: event.offline.list: decoding a record: %w", err)
+		if err := json.Unmarshal(ans.env.Result, &recs); err != nil && !envelope.IsEmptyList(ans.env.Result) {
+			return nil, &UnexpectedResponseError{Method: "event.offline.list", StatusCode: ans.status,
+				Reason: "result is not a list of records: " + err.Error()}
 		}
-		if pid := recordText(rec.ProcessID); pid != "" && !slices.Contains(ids, pid) {
-			ids = append(ids, pid)
+		for _, rec := range recs {
+			if pid := recordText(rec.ProcessID); pid != "" && !slices.Contains(ids, pid) {
+				ids = append(ids, pid)
+			}
 		}
+		if !ans.env.HasNext || len(recs) == 0 {
+			return ids, nil
+		}
+		if ans.env.Next <= start {
+			return nil, fmt.Errorf("%w: %w", ErrCursorStalled, &UnexpectedResponseError{Method: "event.offline.list", StatusCode: ans.status,
+				Reason: fmt.Sprintf("paging does not advance (start %d, next %d)", start, ans.env.Next)})
+		}
+		start = ans.env.Next
 	}
-	return ids, nil
 }
 
 // get reserves a new page (processID "") or reads again the page reserved under
@@ -68,8 +80,7 @@ func (r *offlineReader) reserved(ctx context.Context) ([]string, error) {
 // after an ambiguous failure (a lost answer leaves a reserved page that the next walk
 // finds); reading a reserved page again is.
 func (r *offlineReader) get(ctx context.Context, processID string) (offlinePage, error) {
-	p := r.base()
-	p["clear"] = 0
+	p := map[string]any{"clear": 0}
 	p["limit"] = r.o.limit
 	if r.o.errored {
 		p["error"] = 1
@@ -81,7 +92,7 @@ func (r *offlineReader) get(ctx context.Context, processID string) (offlinePage,
 	if processID != "" {
 		p["process_id"] = processID
 	}
-	ans, err := r.c.do(ctx, "event.offline.get", p, co)
+	ans, err := r.c.do(ctx, "event.offline.get", p, r.opts(co))
 	if err != nil {
 		return offlinePage{}, err
 	}
@@ -242,15 +253,10 @@ func (s *EventService) perPage(ctx context.Context, method string, events []Offl
 	}
 	for _, k := range keys {
 		p := map[string]any{"process_id": k.processID}
-		if k.connector != "" {
-			p["auth_connector"] = k.connector
-		}
 		fill(p, groups[k])
-		var opts []CallOption
-		if method == "event.offline.clear" {
-			opts = append(opts, WithIdempotent()) // deleting twice deletes nothing more
-		}
-		if err := c.Call(ctx, method, p, nil, opts...); err != nil {
+		// Deleting twice deletes nothing more; marking failed is not repeated.
+		co := callOptions{idempotent: method == "event.offline.clear", authConnector: k.connector}
+		if _, err := c.do(ctx, method, p, co); err != nil {
 			return err
 		}
 	}
