@@ -267,6 +267,11 @@ func TestOfflineWithoutExtendedModeFailsInsteadOfDeleting(t *testing.T) {
 	require.Len(t, errs, 1)
 	assert.ErrorIs(t, errs[0], bitrix24.ErrWrongLicense)
 	assert.Len(t, srv.OfflineEvents(), 1, "nothing was read with clear=1")
+	tok := srv.Token()
+	for _, secret := range []string{tok.AccessToken, tok.RefreshToken, srv.OAuthConfig().ClientSecret} {
+		assert.NotContains(t, errs[0].Error(), secret)
+		assert.NotContains(t, fmt.Sprintf("%+v", errs[0]), secret)
+	}
 }
 
 func TestOfflineBadOptionsSendNothing(t *testing.T) {
