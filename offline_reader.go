@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -32,10 +33,11 @@ func (r *offlineReader) opts(co callOptions) callOptions {
 }
 
 // reserved finds the pages reserved earlier and never cleared: event.offline.list with
-// PROCESS_ID > ” (the portal's filter has no "not equal"), in record order. Their
-// process ids are returned in the order their first record appears.
+// filter ">PROCESS_ID" = "" (the portal's filter has no "not equal"; every non-empty
+// PROCESS_ID is greater than the empty one), in record order. Their process ids are
+// returned in the order their first record appears. A server that refuses that filter
+// (ERROR_ARGUMENT) is asked again without it; the records are checked here anyway.
 func (r *offlineReader) reserved(ctx context.Context) ([]string, error) {
-	p := map[string]any{}
 	filter := map[string]any{">PROCESS_ID": "", "ERROR": 0}
 	if r.o.errored {
 		filter["ERROR"] = 1
@@ -43,8 +45,16 @@ func (r *offlineReader) reserved(ctx context.Context) ([]string, error) {
 	for k, v := range r.o.filter {
 		filter[k] = v
 	}
-	p["filter"] = filter
-	p["order"] = map[string]string{"ID": "ASC"}
+	ids, err := r.listReserved(ctx, filter)
+	if errors.Is(err, ErrArgument) {
+		delete(filter, ">PROCESS_ID")
+		ids, err = r.listReserved(ctx, filter)
+	}
+	return ids, err
+}
+
+func (r *offlineReader) listReserved(ctx context.Context, filter map[string]any) ([]string, error) {
+	p := map[string]any{"filter": filter, "order": map[string]string{"ID": "ASC"}}
 	var ids []string
 	for start := 0; ; {
 		p["start"] = start

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/b24go/bitrix24"
+	"github.com/b24go/bitrix24/bitrix24test"
 )
 
 func TestOfflineYieldsUserChangesAndClearsThem(t *testing.T) {
@@ -316,4 +317,26 @@ func TestOfflineSurvivesASnapshotOfThePortal(t *testing.T) {
 	require.Len(t, drain(t, app), 1)
 	require.NoError(t, srv.Restore(snap))
 	assert.Len(t, drain(t, srv.NewClient()), 1, "the restored portal has the record again")
+}
+
+// A server that refuses the ">PROCESS_ID" filter is asked without it: the reserved pages
+// are still found (their records are told apart here).
+func TestOfflineRecoveryWithoutTheProcessFilter(t *testing.T) {
+	srv := newEventPortal(t)
+	app, user := srv.NewClient(), srv.NewWebhookClient()
+	bindOffline(t, app, "", "ONCRMDEALADD")
+	ids := []int{addDeal(t, user, "a"), addDeal(t, user, "b"), addDeal(t, user, "c")}
+	for _, err := range app.Event.Offline(context.Background(), bitrix24.OfflinePageSize(2)) {
+		require.NoError(t, err)
+		break
+	}
+	srv.InjectFault("event.offline.list", 1, bitrix24test.FaultError(400, "ERROR_ARGUMENT", "Filter field not allowed: PROCESS_ID"))
+	var got []int
+	for _, ev := range drain(t, srv.NewClient(), bitrix24.OfflinePageSize(2)) {
+		got = append(got, dealIDOf(t, ev))
+	}
+	assert.Equal(t, ids, got)
+	lists := srv.RequestLog().ForMethod("event.offline.list")
+	require.Len(t, lists, 3, "the first walk's list, the refused one, the one without the filter")
+	assert.NotContains(t, lists[2].Params["filter"], ">PROCESS_ID")
 }
