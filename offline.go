@@ -180,11 +180,13 @@ func (s *EventService) Offline(ctx context.Context, opts ...OfflineOption) iter.
 			yield(OfflineEvent{}, err)
 			return
 		}
+		var seen map[ID]bool // of the reserved page being recovered
 		for {
 			var page offlinePage
 			recovering := len(pending) > 0
 			if recovering {
 				page, err = r.get(ctx, pending[0])
+				page = recovered(page, pending[0], &seen)
 			} else {
 				page, err = r.get(ctx, "")
 			}
@@ -193,6 +195,7 @@ func (s *EventService) Offline(ctx context.Context, opts ...OfflineOption) iter.
 				return
 			}
 			if len(page.events) == 0 {
+				seen = nil
 				if recovering {
 					pending = pending[1:]
 					continue
@@ -216,6 +219,27 @@ func (s *EventService) Offline(ctx context.Context, opts ...OfflineOption) iter.
 			}
 		}
 	}
+}
+
+// recovered keeps, of a reserved page read again, the records not yielded yet in this
+// walk (seen holds the others), and names the page by its process_id even when the
+// server did not echo it. A server that did not clear what it was told to clear then
+// yields nothing new, and the walk moves on instead of yielding the page forever.
+func recovered(page offlinePage, processID string, seen *map[ID]bool) offlinePage {
+	if *seen == nil {
+		*seen = map[ID]bool{}
+	}
+	page.processID = processID
+	fresh := page.events[:0]
+	for _, ev := range page.events {
+		if !(*seen)[ev.ID] {
+			(*seen)[ev.ID] = true
+			ev.ProcessID = processID
+			fresh = append(fresh, ev)
+		}
+	}
+	page.events = fresh
+	return page
 }
 
 // wait is what happens when the queue is drained: the end without polling, else a pause

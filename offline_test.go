@@ -340,3 +340,24 @@ func TestOfflineRecoveryWithoutTheProcessFilter(t *testing.T) {
 	require.Len(t, lists, 3, "the first walk's list, the refused one, the one without the filter")
 	assert.NotContains(t, lists[2].Params["filter"], ">PROCESS_ID")
 }
+
+// A server that answers event.offline.clear without clearing: a recovered page is
+// yielded once, not forever.
+func TestOfflineRecoveredPageIsYieldedOnceEvenIfNotCleared(t *testing.T) {
+	srv := newEventPortal(t)
+	app, user := srv.NewClient(), srv.NewWebhookClient()
+	bindOffline(t, app, "", "ONCRMDEALADD")
+	ids := []int{addDeal(t, user, "a"), addDeal(t, user, "b")}
+	for _, err := range app.Event.Offline(context.Background()) {
+		require.NoError(t, err)
+		break
+	}
+	srv.HandleResult("event.offline.clear", true) // answers true, clears nothing
+	var got []int
+	for ev, err := range srv.NewClient().Event.Offline(context.Background()) {
+		require.NoError(t, err)
+		got = append(got, dealIDOf(t, ev))
+		require.LessOrEqual(t, len(got), 2, "the page came around again")
+	}
+	assert.Equal(t, ids, got)
+}
