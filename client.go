@@ -37,6 +37,9 @@ type Client struct {
 	UserOption *UserOptionService
 	// UserFieldType manages custom user-field types (userfieldtype.*).
 	UserFieldType *UserFieldTypeService
+	// Event binds handlers and reads the events the portal keeps for the application
+	// (event.bind, event.get, event.offline.*).
+	Event *EventService
 
 	common  service
 	tr      *transport
@@ -87,6 +90,7 @@ func newClient(opts []Option, build func(c *Client) (credentials, error)) (*Clie
 	c.common.c = c
 	c.UserOption = (*UserOptionService)(&c.common)
 	c.UserFieldType = (*UserFieldTypeService)(&c.common)
+	c.Event = (*EventService)(&c.common)
 	return c, nil
 }
 
@@ -130,6 +134,9 @@ func (c *Client) do(ctx context.Context, method string, params any, co callOptio
 	if err := c.ready(ctx); err != nil {
 		return answer{}, err
 	}
+	if co.err != nil {
+		return answer{}, co.err
+	}
 	if err := checkMethod(method); err != nil {
 		return answer{}, err
 	}
@@ -137,7 +144,11 @@ func (c *Client) do(ctx context.Context, method string, params any, co callOptio
 	if err != nil {
 		return answer{}, err
 	}
-	idempotent := co.idempotent || isIdempotent(method)
+	idempotent := !co.reserves && (co.idempotent || isIdempotent(method))
+	if co.authConnector != "" {
+		// Outside a batch: the connector is the request's, and a batch has one for all.
+		return c.send(ctx, method, withKey(body, "auth_connector", co.authConnector), idempotent)
+	}
 	if c.batcher != nil {
 		if ans, ok, err := c.batcher.try(ctx, method, body, idempotent); ok {
 			return ans, err

@@ -83,13 +83,21 @@ func withAuth(params []byte, token string) []byte {
 	if token == "" {
 		return params
 	}
-	body := make([]byte, 0, len(params)+len(token)+12)
+	return withKey(params, "auth", token)
+}
+
+// withKey appends key: value (a string) as the object's last key, so that it wins over
+// the same key in params (PHP's json_decode keeps the last). key is a plain ASCII name.
+func withKey(params []byte, key, value string) []byte {
+	body := make([]byte, 0, len(params)+len(key)+len(value)+8)
 	body = append(body, params[:len(params)-1]...)
 	if len(params) > 2 {
 		body = append(body, ',')
 	}
-	body = append(body, `"auth":`...)
-	body = appendJSONString(body, token)
+	body = append(body, '"')
+	body = append(body, key...)
+	body = append(body, `":`...)
+	body = appendJSONString(body, value)
 	return append(body, '}')
 }
 

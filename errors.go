@@ -67,6 +67,12 @@ var (
 	ErrPaymentRequired = errors.New("bitrix24: payment required")
 	// ErrInvalidGrant means the token endpoint refused the refresh token (spent, expired or unknown): invalid_grant.
 	ErrInvalidGrant = errors.New("bitrix24: invalid grant (refresh token spent, expired or unknown)")
+	// ErrEventNotFound means event.bind does not know the event, or the application's scope
+	// does not cover it: ERROR_EVENT_NOT_FOUND.
+	ErrEventNotFound = errors.New("bitrix24: event not found")
+	// ErrWrongLicense means the portal's plan lacks the feature the call needs, e.g.
+	// rest_offline_extended for event.offline.get with clear=0: WRONG_LICENSE.
+	ErrWrongLicense = errors.New("bitrix24: feature not enabled for the portal's license")
 	// ErrInvalidClient means the token endpoint refused the client id or secret: invalid_client, wrong_client.
 	ErrInvalidClient = errors.New("bitrix24: invalid client (wrong client id or secret)")
 )
@@ -109,6 +115,8 @@ var codeSentinels = map[string]error{
 	"INVALID_GRANT":                   ErrInvalidGrant,
 	"INVALID_CLIENT":                  ErrInvalidClient,
 	"WRONG_CLIENT":                    ErrInvalidClient,
+	"ERROR_EVENT_NOT_FOUND":           ErrEventNotFound,
+	"WRONG_LICENSE":                   ErrWrongLicense,
 }
 
 // descriptionSentinels classifies errors that arrive with an empty code (live portals

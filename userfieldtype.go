@@ -134,7 +134,11 @@ func validateUserTypeID(id string) error {
 // must be "http" or "https". url.Parse lower-cases the scheme, so it is read from the
 // text itself.
 func validateHandler(handler string) error {
-	const field = "UserFieldType.Handler"
+	return validateHandlerURL("UserFieldType.Handler", handler)
+}
+
+// validateHandlerURL is validateHandler for any field holding a handler URL.
+func validateHandlerURL(field, handler string) error {
 	if handler == "" {
 		return invalid(field, "is required")
 	}

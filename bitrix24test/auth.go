@@ -19,6 +19,10 @@ type authInfo struct {
 	hook   *webhook
 	userID int
 	scope  string
+	// connector is the call's auth_connector (OAuth calls only; batch commands share the
+	// batch's): offline events it causes skip the bindings of the same application and
+	// connector.
+	connector string
 }
 
 // clientID is the application context; empty for webhooks.

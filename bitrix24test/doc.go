@@ -9,8 +9,11 @@
 // per-method OPERATION_TIME_LIMIT (429).
 //
 // It implements user.option.get/set, app.option.get/set, userfieldtype.add/update/
-// list/delete, batch, scope, methods, server.time and profile, for one installed
-// application (more with [Server.InstallApp]) and one inbound webhook of user 1.
+// list/delete, crm.item.list/add/update/delete, event.bind/unbind/get,
+// event.offline.get/clear/error/list, batch, scope, methods, server.time and profile,
+// for one installed application (more with [Server.InstallApp]) and one inbound webhook
+// of user 1. CRM changes keep offline events for the offline bindings, as a portal does
+// ([Server.OfflineEvents], [Server.SetOfflineExtended]; methods_eventoffline.go).
 //
 //	srv := bitrix24test.New(t)  // closed when the test ends
 //	client := srv.NewClient()    // a *bitrix24.Client with test-friendly retries

@@ -55,6 +55,16 @@ func init() {
 		"userfieldtype.list":   {scope: scopePlacement, fn: methodUFTList},
 		"userfieldtype.delete": {scope: scopePlacement, fn: methodUFTDelete},
 		"crm.item.list":        {scope: scopeCRM, fn: methodCRMItemList}, // methods_crm.go
+		"crm.item.add":         {scope: scopeCRM, fn: methodCRMItemAdd},  // methods_crmwrite.go
+		"crm.item.update":      {scope: scopeCRM, fn: methodCRMItemUpdate},
+		"crm.item.delete":      {scope: scopeCRM, fn: methodCRMItemDelete},
+		"event.bind":           {fn: methodEventBind}, // methods_event.go
+		"event.unbind":         {fn: methodEventUnbind},
+		"event.get":            {fn: methodEventGet},
+		"event.offline.get":    {fn: methodEventOfflineGet}, // methods_eventoffline_api.go
+		"event.offline.clear":  {fn: methodEventOfflineClear},
+		"event.offline.error":  {fn: methodEventOfflineError},
+		"event.offline.list":   {fn: methodEventOfflineList},
 	}
 }
 
@@ -105,6 +115,7 @@ func (s *Server) serveREST(w http.ResponseWriter, r *http.Request, body []byte) 
 	entry := &Request{
 		Method: rt.method, HTTPMethod: r.Method, Path: r.URL.Path, Header: r.Header.Clone(),
 		Body: body, Params: plainCopyMap(in.params), AuthType: creds.authType(), Start: start,
+		Connector: creds.connector,
 	}
 
 	s.mu.Lock()
@@ -163,6 +174,9 @@ func (s *Server) processREST(r *http.Request, rt route, creds credentials, c *ca
 	auth, aerr := s.authenticate(r, creds, def.scope)
 	if aerr != nil {
 		return 0, aerr
+	}
+	if auth.kind == "oauth" {
+		auth.connector = creds.connector
 	}
 	c.auth = auth
 	c.req.UserID, c.req.ClientID = auth.userID, auth.clientID()

@@ -26,6 +26,9 @@ type Request struct {
 	Params map[string]any
 	// AuthType is "oauth" (a token was sent), "webhook" (webhook credentials) or "".
 	AuthType string
+	// Connector is the auth_connector the request carried ("" when none). Like the
+	// credentials, it is not in Params.
+	Connector string
 	// UserID is the portal user the call ran for; 0 until authentication succeeded (and
 	// for requests it refused).
 	UserID int

@@ -238,6 +238,9 @@ type credentials struct {
 	hookUID  string
 	hookCode string
 	webhook  bool
+	// connector is the auth_connector the request carried: the portal reads it with the
+	// OAuth credentials (OAuth\Auth::$authQueryAdditional), the method never sees it.
+	connector string
 }
 
 func (c credentials) authType() string {
@@ -255,6 +258,9 @@ func (c credentials) authType() string {
 // start, and returns the paging offset.
 func takeCredentials(r *http.Request, rt route, params map[string]any) (credentials, int) {
 	var c credentials
+	if v, ok := scalarString(params["auth_connector"]); ok {
+		c.connector = strings.TrimSpace(v)
+	}
 	if rt.webhook {
 		c.webhook, c.hookUID, c.hookCode = true, rt.hookUID, rt.hookCode
 	} else {

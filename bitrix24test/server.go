@@ -100,7 +100,8 @@ type portal struct {
 	userOptions map[optKey]*omap
 	appOptions  map[string]*omap
 	ufTypes     []*ufType
-	crm         crmStore // crm.item.list (methods_crm.go)
+	crm         crmStore   // crm.item.* (methods_crm.go, methods_crmwrite.go)
+	events      eventStore // event bindings and the offline queue (methods_event.go)
 
 	portalDeleted bool
 	appBlocked    bool

@@ -13,9 +13,10 @@ type Snapshot struct {
 
 // Snapshot saves the portal's whole state: users, applications, webhooks, tokens (and
 // which are expired or revoked), user and application options, user field types, the
-// admin switches (portal deleted, apps blocked, plan), method costs and both rate
-// limiters. Not saved: what the test set up around the portal (injected faults, custom
-// methods) and what it observed (the request log and counters).
+// admin switches (portal deleted, apps blocked, plan), method costs, both rate
+// limiters, CRM items, event bindings and the offline queue. Not saved: what the test
+// set up around the portal (injected faults, custom methods) and what it observed (the
+// request log and counters).
 func (s *Server) Snapshot() *Snapshot {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -93,5 +94,6 @@ func (p *portal) clone() portal {
 	out.methodCost = maps.Clone(p.methodCost)
 	out.limiter = p.limiter.clone()
 	out.crm = p.crm.clone()
+	out.events = p.events.clone()
 	return out
 }

@@ -46,7 +46,7 @@ var (
 	limitErrors = []error{
 		bitrix24.ErrQueryLimitExceeded, bitrix24.ErrOperationTimeLimit, bitrix24.ErrOverloadLimit,
 	}
-	notFoundErrors = []error{bitrix24.ErrNotFound, bitrix24.ErrMethodNotFound}
+	notFoundErrors = []error{bitrix24.ErrNotFound, bitrix24.ErrMethodNotFound, bitrix24.ErrEventNotFound}
 )
 
 // exitCode classifies err. The order matters where an error could match two classes:

@@ -207,7 +207,8 @@ func (a *cli) rootCommand() *cobra.Command {
 	_ = root.RegisterFlagCompletionFunc("format", cobra.FixedCompletions([]string{"json", "table"}, cobra.ShellCompDirectiveNoFileComp))
 	_ = root.RegisterFlagCompletionFunc("auth", cobra.FixedCompletions([]string{"auto", "webhook", "oauth"}, cobra.ShellCompDirectiveNoFileComp))
 
-	root.AddCommand(a.callCommand(), a.optionCommand(), a.fieldTypeCommand(), a.listCommand(), a.batchCommand(), a.authCommand())
+	root.AddCommand(a.callCommand(), a.optionCommand(), a.fieldTypeCommand(), a.listCommand(), a.batchCommand(), a.authCommand(),
+		a.eventsCommand())
 	return root
 }
 
