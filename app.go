@@ -124,7 +124,7 @@ func (a *App) st() *appState {
 	defer appStateMu.Unlock()
 	if a.state == nil {
 		a.state = &appState{
-			mem:   NewMemoryTokenStore(),
+			mem:      NewMemoryTokenStore(),
 			cache:    map[[sha256.Size]byte]verifiedToken{},
 			refusals: map[[sha256.Size]byte]refusal{},
 			alive:    map[[sha256.Size]byte]time.Time{},

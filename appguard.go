@@ -177,19 +177,23 @@ func (a *App) uninstall(ctx context.Context, member string) (int, error) {
 	return 0, nil
 }
 
-// eventExpiry is when the pair of an install or update event expires, by the
-// authorization server's clock: as app.info says (the event's own fields can be
-// forged), else the event's expires, else its ts plus expires_in. Zero when unknown.
+// eventExpiry is when the pair of an install or update event expires: as app.info says
+// (the event's own fields can be forged), else the event's expires, else its ts plus
+// expires_in; each moved from the authorization server's clock to ours by the skew
+// app.info's answer showed. Zero when unknown.
 func eventExpiry(info appInfo, ev *Event) time.Time {
+	var exp time.Time
 	switch {
 	case !info.Expires.IsZero():
-		return info.Expires
+		exp = info.Expires
 	case !ev.expires.IsZero():
-		return ev.expires
+		exp = ev.expires
 	case !ev.Timestamp.IsZero() && ev.expiresIn > 0:
-		return ev.Timestamp.Add(ev.expiresIn)
+		exp = ev.Timestamp.Add(ev.expiresIn)
+	default:
+		return time.Time{}
 	}
-	return time.Time{}
+	return exp.Add(info.Skew)
 }
 
 // appliedTTL is how long the App remembers the pairs of the events it stored: longer

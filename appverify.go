@@ -25,7 +25,8 @@ type appInfo struct {
 	Domain         string
 	ClientEndpoint string
 	Status         string
-	Expires        time.Time // when the token expires, by the authorization server's clock; zero if not said
+	Expires        time.Time     // when the token expires, by the authorization server's clock; zero if not said
+	Skew           time.Duration // our clock minus the server's, from the answer's time block; 0 if not said
 }
 
 // Verify checks, through app.info on the authorization server, that the request's
@@ -183,6 +184,7 @@ func (a *App) appInfo(ctx context.Context, server, token string) (appInfo, error
 	if err != nil {
 		return appInfo{}, fmt.Errorf("bitrix24: %s: %w", appInfoMethod, err)
 	}
+	arrived := time.Now()
 	defer ans.release()
 	status, body := ans.status, ans.body
 	env, err := decodeAnswer(secrets, appInfoMethod, ans, maxOAuthAnswer)
@@ -200,8 +202,13 @@ func (a *App) appInfo(ctx context.Context, server, token string) (appInfo, error
 			"no client_id and install.member_id: is ServerEndpoint the authorization server?", body)
 	}
 	expires, _ := time.Parse(time.RFC3339, w.Expires)
+	var skew time.Duration
+	if f := env.Time.Finish; f > 0 && f < maxUnixTime {
+		skew = arrived.Sub(time.Unix(0, int64(f*float64(time.Second))))
+	}
 	return appInfo{
 		Expires:        expires,
+		Skew:           skew,
 		ClientID:       w.ClientID,
 		UserID:         jsonInt(w.UserID),
 		MemberID:       w.Install.MemberID,

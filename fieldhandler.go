@@ -37,7 +37,7 @@ type FieldRenderFunc func(ctx context.Context, f *FieldRequest) (template.HTML, 
 // 503 when the authorization server cannot be reached; 500 when View or Edit fails or
 // panics. The page is framed only by the verified portal (CSP frame-ancestors).
 type FieldTypeHandler struct {
-	App  *App
+	App *App
 	// View renders MODE=view and Edit MODE=edit ([PlainValues] shows the values as
 	// text). A request whose mode has no render function answers 500 and logs an error.
 	View FieldRenderFunc
