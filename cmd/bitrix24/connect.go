@@ -221,6 +221,7 @@ func (a *cli) fakeClient(ctx context.Context) (*bitrix24.Client, error) {
 				return nil, err
 			}
 		}
+		cfg.StoreKey = bitrix24.TokenKey{MemberID: cfg.Token.MemberID, UserID: cfg.Token.UserID}
 		cfg.Token, cfg.Store, cfg.OnTokenRefresh = bitrix24.Token{}, store, a.refreshed(path)
 	}
 	if a.getenv(hookFakeExpire) != "" {
