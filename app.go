@@ -334,6 +334,12 @@ func (a *App) newClient(key TokenKey, tok Token, opts []Option) (*Client, error)
 	if portal == "" {
 		return nil, invalid("Token.ClientEndpoint", "must be the portal's REST base (the stored pair has none)")
 	}
+	// The refresh token and the secret go only to a trusted server's token endpoint (a
+	// pair stored by an older version may name the server an event claimed).
+	server, err := a.serverFor(tok.ServerEndpoint)
+	if err != nil {
+		server = a.defaultServer()
+	}
 	st := a.store()
 	all := make([]Option, 0, len(a.Options)+len(opts))
 	all = append(append(all, a.Options...), opts...)
@@ -344,7 +350,7 @@ func (a *App) newClient(key TokenKey, tok Token, opts []Option) (*Client, error)
 		// The client loads the pair from Store (Token only seeds an empty store), and
 		// saves every rotation there under the store's lock.
 		Token:    tok,
-		TokenURL: a.tokenURLFor(tok.ServerEndpoint),
+		TokenURL: a.tokenURLFor(server),
 		Store:    st,
 		StoreKey: key,
 	}, all...)

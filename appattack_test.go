@@ -295,3 +295,19 @@ func TestReplayedPageKeepsTheRotatedPair(t *testing.T) {
 	require.NoError(t, c.UserOption.Set(ctx, map[string]any{"a": "3"}))
 	assert.Equal(t, "3", srv.UserOptions(app.ClientID, 4)["a"])
 }
+
+// Item 2: a stored pair naming an untrusted server (stored by an older version, which
+// kept the event's server_endpoint) is refreshed at the App's own token endpoint; the
+// refresh token never goes to the named host.
+func TestStoredUntrustedServerIsNotUsedForRefresh(t *testing.T) {
+	ea := newEventApp(t)
+	ea.install(t)
+	ctx := context.Background()
+	pair, _, _ := ea.stored(t)
+	pair.ServerEndpoint = "https://evil.example.test/rest/"
+	require.NoError(t, ea.app.Store.Save(ctx, installKey(ea.srv), pair))
+	require.True(t, ea.srv.ExpireToken(pair.AccessToken))
+	callAsInstall(t, ea.app, ea.srv)
+	after, _, _ := ea.stored(t)
+	assert.NotEqual(t, pair.RefreshToken, after.RefreshToken, "refreshed at the fake's token endpoint")
+}
