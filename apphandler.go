@@ -150,14 +150,14 @@ func (h *EventHandler) save(ctx context.Context, ev *Event, info appInfo, server
 		tok.UserID = info.UserID
 	}
 	key := TokenKey{MemberID: tok.MemberID}
+	stored, err := st.Load(ctx, key)
+	switch {
+	case err != nil && !errors.Is(err, ErrTokenNotFound):
+		return http.StatusServiceUnavailable, false, fmt.Errorf("bitrix24: loading the install pair: %w", err)
+	case h.App.olderThanStored(stored, ev, info):
+		return 0, false, nil // nor is its application_token older than the stored one
+	}
 	if tok.RefreshToken != "" {
-		stored, err := st.Load(ctx, key)
-		switch {
-		case err != nil && !errors.Is(err, ErrTokenNotFound):
-			return http.StatusServiceUnavailable, false, fmt.Errorf("bitrix24: loading the install pair: %w", err)
-		case h.App.olderThanStored(stored, ev, info):
-			return 0, false, nil
-		}
 		if err := st.Save(ctx, key, tok); err != nil {
 			return http.StatusInternalServerError, false, fmt.Errorf("bitrix24: saving the install pair: %w", err)
 		}

@@ -55,9 +55,11 @@ func (e Event) GoString() string { return e.String() }
 
 // EventAuth is the auth[...] block of an event.
 type EventAuth struct {
-	// Token holds access_token, refresh_token, expires (a Unix time) or expires_in (a
-	// duration), scope (comma-separated), member_id, client_endpoint, server_endpoint and
-	// user_id. Its tokens are empty for ONAPPUNINSTALL and for events that no user
+	// Token holds access_token, refresh_token, the expiry (expires_in, a duration counted
+	// from the event's arrival; expires, a Unix time of the portal's clock, only without
+	// it), scope (comma-separated), member_id, client_endpoint, server_endpoint and
+	// user_id (all as the event claims them: [EventHandler] stores the endpoints that
+	// app.info and App.AuthServers vouch for instead). Its tokens are empty for ONAPPUNINSTALL and for events that no user
 	// triggered; refresh_token comes only with ONAPPINSTALL, ONAPPUPDATE and
 	// onOfflineEvent.
 	Token            Token
@@ -77,7 +79,8 @@ func (a EventAuth) GoString() string { return a.String() }
 
 // ParseEvent reads an event POST. It fails with an error matching [ErrValidation] when
 // the request is not a POST, the body is not a well-formed urlencoded form (or exceeds
-// 1 MiB), or the event name, the auth block or its member_id is missing.
+// 1 MiB), the event name, the auth block or its member_id is missing, or ts, expires or
+// expires_in is malformed or out of range (never wrapped).
 //
 // The body is restored afterwards, so r.ParseForm still works.
 func ParseEvent(r *http.Request) (*Event, error) {
