@@ -57,12 +57,19 @@ const (
 type App struct {
 	ClientID     string
 	ClientSecret string
-	// TokenURL is the token endpoint; empty means [DefaultTokenURL].
+	// TokenURL is the token endpoint of the pairs of ServerEndpoint's server; empty means
+	// [DefaultTokenURL]. Pairs of another trusted server are refreshed at that server's
+	// own token endpoint (its REST base minus "rest/" plus "oauth/token/").
 	TokenURL string
-	// ServerEndpoint is the authorization server's REST base for app.info; empty means
-	// [DefaultServerEndpoint]. The SERVER_ENDPOINT a request carries is never used for
-	// verification: it can be forged.
+	// ServerEndpoint is the authorization server's REST base for app.info when a request
+	// or event names none (older portals); empty means [DefaultServerEndpoint]. When set,
+	// it is trusted as well as AuthServers.
 	ServerEndpoint string
+	// AuthServers lists the authorization servers this App trusts. The server_endpoint
+	// of an event or a page request is used (for app.info and for the token endpoint of
+	// that pair) only when it is one of them; anything else is refused. Empty means
+	// DefaultAuthServers (ServerEndpoint, when set, is trusted too).
+	AuthServers []string
 	// Store keeps the pairs, under {MemberID, 0} for an installation and {MemberID,
 	// UserID} for a user's pair, and each installation's application_token (see
 	// [ApplicationTokenKey]). nil means an in-memory store of this App.
@@ -80,12 +87,16 @@ type App struct {
 type appState struct {
 	mem TokenStore // the store when Store is nil
 
-	mu    sync.Mutex
-	cache map[[sha256.Size]byte]verifiedToken
-	users map[string]map[int]struct{} // user pairs saved by this App, per member id
-	now   func() time.Time            // the cache's clock; tests replace it
-	tr    *transport                  // built on first use from Options: one HTTP layer for every call
-	o     options
+	mu       sync.Mutex
+	cache    map[[sha256.Size]byte]verifiedToken
+	refusals map[[sha256.Size]byte]refusal   // tokens the authorization server refused, briefly
+	alive    map[[sha256.Size]byte]time.Time // stored pairs that worked, until then
+	applied  map[[sha256.Size]byte]time.Time // install and update pairs already stored, until then
+	users    map[string]map[int]struct{}     // user pairs saved by this App, per member id
+	now      func() time.Time                // the caches' clock; tests replace it
+	verifies chan struct{}                   // one slot per app.info call in flight
+	tr       *transport                      // built on first use from Options: one HTTP layer for every call
+	o        options
 }
 
 // appStateMu guards the creation of App.state, once per App.
@@ -93,8 +104,8 @@ var appStateMu sync.Mutex
 
 // String describes the App without revealing the secret.
 func (a App) String() string {
-	return fmt.Sprintf("bitrix24.App{ClientID:%q ClientSecret:%s TokenURL:%q ServerEndpoint:%q}",
-		a.ClientID, mask(a.ClientSecret), a.TokenURL, a.ServerEndpoint)
+	return fmt.Sprintf("bitrix24.App{ClientID:%q ClientSecret:%s TokenURL:%q ServerEndpoint:%q AuthServers:%q}",
+		a.ClientID, mask(a.ClientSecret), a.TokenURL, a.ServerEndpoint, a.AuthServers)
 }
 
 // GoString is String, so %#v is as safe as %v.
@@ -113,10 +124,14 @@ func (a *App) st() *appState {
 	defer appStateMu.Unlock()
 	if a.state == nil {
 		a.state = &appState{
-			mem:   NewMemoryTokenStore(),
-			cache: map[[sha256.Size]byte]verifiedToken{},
-			users: map[string]map[int]struct{}{},
-			now:   time.Now,
+			mem:      NewMemoryTokenStore(),
+			cache:    map[[sha256.Size]byte]verifiedToken{},
+			refusals: map[[sha256.Size]byte]refusal{},
+			alive:    map[[sha256.Size]byte]time.Time{},
+			applied:  map[[sha256.Size]byte]time.Time{},
+			users:    map[string]map[int]struct{}{},
+			now:      time.Now,
+			verifies: make(chan struct{}, maxVerifications),
 		}
 	}
 	return a.state
@@ -250,7 +265,7 @@ func (a *App) Exchange(ctx context.Context, code string) (Token, error) {
 	if code == "" {
 		return Token{}, invalid("code", "must not be empty")
 	}
-	tr, tokenURL, err := a.endpoint("App.TokenURL", a.TokenURL, DefaultTokenURL)
+	tr, tokenURL, err := a.endpoint("App.TokenURL", a.tokenURLFor(a.defaultServer()), DefaultTokenURL)
 	if err != nil {
 		return Token{}, err
 	}
@@ -263,11 +278,17 @@ func (a *App) Exchange(ctx context.Context, code string) (Token, error) {
 	if tok.MemberID == "" {
 		return Token{}, unexpectedAnswer(tr.secrets, refreshMethod, http.StatusOK, "the token answer has no member_id", nil)
 	}
+	// The pair is refreshed where it was issued: the answer's server, if trusted.
+	server, serr := a.serverFor(tok.ServerEndpoint)
+	if serr != nil || tok.ServerEndpoint == "" {
+		server = a.defaultServer()
+	}
+	tok.ServerEndpoint = server
 	if tok.UserID == 0 {
 		// The documented answer names no user: ask the authorization server whose pair
 		// this is, so that a user's pair does not land on the installation's key. The
 		// code is spent whatever happens, so a failure here keeps UserID 0.
-		if info, err := a.appInfo(ctx, tok.AccessToken); err == nil && info.MemberID == tok.MemberID {
+		if info, err := a.appInfo(ctx, server, tok.AccessToken); err == nil && info.MemberID == tok.MemberID {
 			tok.UserID = info.UserID
 			if tok.ClientEndpoint == "" {
 				tok.ClientEndpoint = info.ClientEndpoint
@@ -313,6 +334,12 @@ func (a *App) newClient(key TokenKey, tok Token, opts []Option) (*Client, error)
 	if portal == "" {
 		return nil, invalid("Token.ClientEndpoint", "must be the portal's REST base (the stored pair has none)")
 	}
+	// The refresh token and the secret go only to a trusted server's token endpoint (a
+	// pair stored by an older version may name the server an event claimed).
+	server, err := a.serverFor(tok.ServerEndpoint)
+	if err != nil {
+		server = a.defaultServer()
+	}
 	st := a.store()
 	all := make([]Option, 0, len(a.Options)+len(opts))
 	all = append(append(all, a.Options...), opts...)
@@ -323,44 +350,8 @@ func (a *App) newClient(key TokenKey, tok Token, opts []Option) (*Client, error)
 		// The client loads the pair from Store (Token only seeds an empty store), and
 		// saves every rotation there under the store's lock.
 		Token:    tok,
-		TokenURL: a.TokenURL,
+		TokenURL: a.tokenURLFor(server),
 		Store:    st,
 		StoreKey: key,
 	}, all...)
-}
-
-// forget removes what the App stores for memberID: the installation's pair, its
-// application_token and the user pairs this App saved. Stores with a
-// Delete(ctx, TokenKey) method (such as [MemoryTokenStore]) delete them; on others
-// they are overwritten with an empty pair, which [App.Client] treats as not found.
-func (a *App) forget(ctx context.Context, memberID string) error {
-	keys := []TokenKey{{MemberID: memberID}, ApplicationTokenKey(memberID)}
-	state := a.st()
-	state.mu.Lock()
-	for uid := range state.users[memberID] {
-		keys = append(keys, TokenKey{MemberID: memberID, UserID: uid})
-	}
-	delete(state.users, memberID)
-	for k, v := range state.cache {
-		if v.info.MemberID == memberID {
-			delete(state.cache, k)
-		}
-	}
-	state.mu.Unlock()
-	st := a.store()
-	var errs []error
-	for _, k := range keys {
-		var err error
-		if d, ok := st.(interface {
-			Delete(context.Context, TokenKey) error
-		}); ok {
-			err = d.Delete(ctx, k)
-		} else {
-			err = st.Save(ctx, k, Token{MemberID: memberID})
-		}
-		if err != nil {
-			errs = append(errs, fmt.Errorf("bitrix24: forgetting %v: %w", k, err))
-		}
-	}
-	return errors.Join(errs...)
 }

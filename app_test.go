@@ -240,9 +240,11 @@ func TestVerifyRefusals(t *testing.T) {
 	require.ErrorIs(t, app.Verify(ctx, &noMember), bitrix24.ErrValidation)
 
 	// A ServerEndpoint that is not the authorization server (the portal's own /rest/).
+	// (An older portal's request names no server: the App's is asked.)
 	portalAsServer := *app
 	portalAsServer.ServerEndpoint = srv.RESTURL()
-	err = portalAsServer.Verify(ctx, good)
+	oldPortal := *pageRequest(t, srv, bitrix24test.PageOptions{OldPortal: true})
+	err = portalAsServer.Verify(ctx, &oldPortal)
 	require.Error(t, err)
 	assert.NotErrorIs(t, err, bitrix24.ErrNotVerified)
 }
@@ -289,12 +291,20 @@ func TestVerifyCachesPositiveAnswersBriefly(t *testing.T) {
 	require.NoError(t, app.Verify(ctx, r))
 	assert.Equal(t, 2, srv.Requests("oauth/app.info"), "after a minute the server is asked again")
 
-	// Refusals are not cached.
+	// Refusals are cached briefly, per token (issue 20, item 10): a forged page POST
+	// sent again costs the authorization server nothing.
 	forged := *r
 	forged.Token.AccessToken = "f0rgedT0kenValue"
-	require.Error(t, app.Verify(ctx, &forged))
-	require.Error(t, app.Verify(ctx, &forged))
-	assert.Equal(t, 4, srv.Requests("oauth/app.info"))
+	err := app.Verify(ctx, &forged)
+	require.ErrorIs(t, err, bitrix24.ErrNotVerified)
+	require.ErrorIs(t, err, bitrix24.ErrInvalidToken)
+	err = app.Verify(ctx, &forged)
+	require.ErrorIs(t, err, bitrix24.ErrNotVerified)
+	require.ErrorIs(t, err, bitrix24.ErrInvalidToken)
+	assert.Equal(t, 3, srv.Requests("oauth/app.info"), "the refusal is answered from the cache")
+	advance(11 * time.Second)
+	require.ErrorIs(t, app.Verify(ctx, &forged), bitrix24.ErrNotVerified)
+	assert.Equal(t, 4, srv.Requests("oauth/app.info"), "briefly: the server is asked again later")
 }
 
 func TestClientForActsAsTheUser(t *testing.T) {

@@ -36,6 +36,12 @@ type eventApp struct {
 func newEventApp(t *testing.T) *eventApp {
 	t.Helper()
 	app, srv := newAppPortal(t)
+	return newEventAppFor(t, app, srv)
+}
+
+// newEventAppFor serves an EventHandler of app, whose portal is srv.
+func newEventAppFor(t *testing.T, app *bitrix24.App, srv *bitrix24test.Server) *eventApp {
+	t.Helper()
 	ea := &eventApp{app: app, srv: srv, logs: &syncBuffer{}}
 	h := &bitrix24.EventHandler{
 		App:    app,
@@ -268,6 +274,8 @@ func TestEventHandlerUninstallForgetsThePortal(t *testing.T) {
 	_, err := ea.app.ClientFor(ctx, r)
 	require.NoError(t, err)
 
+	// The portal revokes the application's tokens, then sends the event.
+	ea.srv.Uninstall()
 	status, err := ea.srv.SendUninstall(ctx, nil, ea.url)
 	require.NoError(t, err)
 	require.Equal(t, http.StatusOK, status)
@@ -450,9 +458,9 @@ func TestFieldTypeHandlerRenderFailures(t *testing.T) {
 	assert.NotContains(t, body, "database down")
 }
 
-func TestFieldTypeHandlerDefaultRender(t *testing.T) {
+func TestFieldTypeHandlerPlainValues(t *testing.T) {
 	app, srv := newAppPortal(t)
-	ts := httptest.NewServer(&bitrix24.FieldTypeHandler{App: app})
+	ts := httptest.NewServer(&bitrix24.FieldTypeHandler{App: app, View: bitrix24.PlainValues, Edit: bitrix24.PlainValues})
 	defer ts.Close()
 	req, err := srv.UserFieldRequest(context.Background(), ts.URL, bitrix24test.UserFieldOptions{Values: []string{"<b>5</b>"}})
 	require.NoError(t, err)

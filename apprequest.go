@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 )
@@ -67,7 +66,7 @@ func (r *AppRequest) PortalURL() string {
 //
 // It fails with an error matching [ErrValidation] when the request is not a POST, the
 // body is not a well-formed form, DOMAIN or member_id is missing, AUTH_EXPIRES is not a
-// number of seconds, or PLACEMENT_OPTIONS is not JSON. The body is restored afterwards.
+// number of seconds (or overflows), or PLACEMENT_OPTIONS is not JSON. The body is restored afterwards.
 func ParseAppRequest(r *http.Request) (*AppRequest, error) {
 	form, err := readForm(r, "app request")
 	if err != nil {
@@ -105,14 +104,13 @@ func ParseAppRequest(r *http.Request) (*AppRequest, error) {
 	if req.Token.MemberID == "" {
 		return nil, invalid("member_id", "must not be empty")
 	}
-	if exp := strings.TrimSpace(stringAt(form, "AUTH_EXPIRES")); exp != "" {
-		sec, err := strconv.ParseInt(exp, 10, 64)
-		if err != nil || sec < 0 {
-			return nil, invalid("AUTH_EXPIRES", "must be a number of seconds")
-		}
-		if sec > 0 {
-			req.Token.Expiry = time.Now().Add(time.Duration(sec) * time.Second)
-		}
+	// AUTH_EXPIRES is a duration, counted from the request's arrival.
+	in, err := durationSeconds("AUTH_EXPIRES", stringAt(form, "AUTH_EXPIRES"))
+	if err != nil {
+		return nil, err
+	}
+	if in > 0 {
+		req.Token.Expiry = time.Now().Add(in)
 	}
 	req.Token.ClientEndpoint = req.PortalURL() + "/rest/"
 	if opts, ok := form["PLACEMENT_OPTIONS"].(string); ok && strings.TrimSpace(opts) != "" {

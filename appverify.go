@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
 	"net/url"
 	"strings"
 	"time"
@@ -26,72 +25,114 @@ type appInfo struct {
 	Domain         string
 	ClientEndpoint string
 	Status         string
+	Expires        time.Time     // when the token expires, by the authorization server's clock; zero if not said
+	Skew           time.Duration // our clock minus the server's, from the answer's time block; 0 if not said
 }
 
-// Verify checks, through app.info on the authorization server ([App.ServerEndpoint]),
-// that the request's AUTH_ID is a live token of this application (client id) for the
-// member id and the domain the request claims. Positive answers are cached for a minute
-// per token.
+// Verify checks, through app.info on the authorization server, that the request's
+// AUTH_ID is a live token of this application (client id) for the member id and the
+// domain the request claims. The server is the one SERVER_ENDPOINT names when the App
+// trusts it ([App.AuthServers]; a request naming another is refused), or the App's
+// default for older portals that send none. Answers are cached per token: positive ones
+// for a minute, refusals for a few seconds; at most a few verifications run at once.
 //
 // It fails with an error matching [ErrNotVerified] when the request is not shown
 // genuine (and also the server's sentinel, e.g. [ErrInvalidToken], when the server
 // refused the token), [ErrValidation] when the request lacks member_id or DOMAIN, and a
 // wrapped transport error or [ErrUnexpectedResponse] when the server could not answer.
 func (a *App) Verify(ctx context.Context, r *AppRequest) error {
-	_, err := a.verify(ctx, r)
+	_, _, err := a.verify(ctx, r)
 	return err
 }
 
-func (a *App) verify(ctx context.Context, r *AppRequest) (appInfo, error) {
+// verify returns app.info's answer and the trusted server that gave it.
+func (a *App) verify(ctx context.Context, r *AppRequest) (appInfo, string, error) {
 	if err := a.check(ctx, false); err != nil {
-		return appInfo{}, err
+		return appInfo{}, "", err
 	}
 	switch {
 	case r == nil:
-		return appInfo{}, invalid("AppRequest", "must not be nil")
+		return appInfo{}, "", invalid("AppRequest", "must not be nil")
 	case r.Token.MemberID == "":
-		return appInfo{}, invalid("AppRequest.Token.MemberID", "must not be empty")
+		return appInfo{}, "", invalid("AppRequest.Token.MemberID", "must not be empty")
 	case r.Domain == "":
-		return appInfo{}, invalid("AppRequest.Domain", "must not be empty")
+		return appInfo{}, "", invalid("AppRequest.Domain", "must not be empty")
 	case r.Token.AccessToken == "":
-		return appInfo{}, fmt.Errorf("%w: %w", ErrNotVerified, errNoAuthID)
+		return appInfo{}, "", fmt.Errorf("%w: %w", ErrNotVerified, errNoAuthID)
 	}
-	return a.verifyToken(ctx, r.Token.AccessToken, r.Token.MemberID, r.Domain)
+	server, err := a.serverFor(r.Token.ServerEndpoint)
+	if err != nil {
+		return appInfo{}, "", err
+	}
+	info, err := a.verifyToken(ctx, server, r.Token.AccessToken, r.Token.MemberID, r.Domain)
+	return info, server, err
 }
 
-// verifyToken asks app.info about token (or finds a fresh positive answer in the
-// cache) and requires this client id, memberID and domain.
-func (a *App) verifyToken(ctx context.Context, token, memberID, domain string) (appInfo, error) {
+// Limits of verification: how long a refusal is remembered, and how many app.info calls
+// run at once (each forged request would otherwise cost the authorization server one).
+const (
+	refusalCacheTTL  = 10 * time.Second
+	maxVerifications = 8
+)
+
+// refusal is a remembered refusal of a token by the authorization server.
+type refusal struct {
+	err     error
+	expires time.Time
+}
+
+// verifyToken asks server's app.info about token (or finds a fresh answer in the
+// caches) and requires this client id, memberID and domain.
+func (a *App) verifyToken(ctx context.Context, server, token, memberID, domain string) (appInfo, error) {
 	sum := sha256.Sum256([]byte(token))
 	st := a.st()
 	st.mu.Lock()
 	hit, ok := st.cache[sum]
+	ref, refused := st.refusals[sum]
 	now := st.now()
 	st.mu.Unlock()
-	if ok && now.Before(hit.expires) {
+	switch {
+	case ok && now.Before(hit.expires):
 		return hit.info, matchInfo(hit.info, a.ClientID, memberID, domain)
+	case refused && now.Before(ref.expires):
+		return appInfo{}, ref.err
 	}
-	info, err := a.appInfo(ctx, token)
-	if err != nil {
-		return appInfo{}, err
+	select {
+	case st.verifies <- struct{}{}:
+		defer func() { <-st.verifies }()
+	case <-ctx.Done():
+		return appInfo{}, fmt.Errorf("bitrix24: waiting to verify the token: %w", ctx.Err())
 	}
-	if err := matchInfo(info, a.ClientID, memberID, domain); err != nil {
-		return appInfo{}, err
-	}
+	info, err := a.appInfo(ctx, server, token)
 	st.mu.Lock()
-	if len(st.cache) >= verifyCacheMax {
-		for k, v := range st.cache {
-			if !now.Before(v.expires) {
-				delete(st.cache, k)
-			}
+	defer st.mu.Unlock()
+	now = st.now()
+	if err != nil {
+		if errors.Is(err, ErrNotVerified) {
+			pruneExpired(st.refusals, now, func(r refusal) time.Time { return r.expires })
+			st.refusals[sum] = refusal{err: err, expires: now.Add(refusalCacheTTL)}
 		}
-		if len(st.cache) >= verifyCacheMax {
-			clear(st.cache)
+		return appInfo{}, err
+	}
+	pruneExpired(st.cache, now, func(v verifiedToken) time.Time { return v.expires })
+	st.cache[sum] = verifiedToken{info: info, expires: now.Add(verifyCacheTTL)}
+	return info, matchInfo(info, a.ClientID, memberID, domain)
+}
+
+// pruneExpired makes room in a cache that reached verifyCacheMax: expired entries go,
+// then all.
+func pruneExpired[V any](m map[[sha256.Size]byte]V, now time.Time, expires func(V) time.Time) {
+	if len(m) < verifyCacheMax {
+		return
+	}
+	for k, v := range m {
+		if !now.Before(expires(v)) {
+			delete(m, k)
 		}
 	}
-	st.cache[sum] = verifiedToken{info: info, expires: st.now().Add(verifyCacheTTL)}
-	st.mu.Unlock()
-	return info, nil
+	if len(m) >= verifyCacheMax {
+		clear(m)
+	}
 }
 
 // matchInfo compares app.info's answer with what the request claims.
@@ -120,6 +161,7 @@ func sameHost(a, b string) bool {
 type appInfoWire struct {
 	ClientID string          `json:"client_id"`
 	UserID   json.RawMessage `json:"user_id"`
+	Expires  string          `json:"expires"`
 	Install  struct {
 		Domain         string `json:"domain"`
 		MemberID       string `json:"member_id"`
@@ -128,9 +170,10 @@ type appInfoWire struct {
 	} `json:"install"`
 }
 
-// appInfo calls app.info on the authorization server with token, sent in a form body.
-func (a *App) appInfo(ctx context.Context, token string) (appInfo, error) {
-	tr, base, err := a.endpoint("App.ServerEndpoint", a.ServerEndpoint, DefaultServerEndpoint)
+// appInfo calls app.info on the authorization server (a trusted REST base) with token,
+// sent in a form body.
+func (a *App) appInfo(ctx context.Context, server, token string) (appInfo, error) {
+	tr, base, err := a.endpoint("App.ServerEndpoint", server, DefaultServerEndpoint)
 	if err != nil {
 		return appInfo{}, err
 	}
@@ -141,6 +184,7 @@ func (a *App) appInfo(ctx context.Context, token string) (appInfo, error) {
 	if err != nil {
 		return appInfo{}, fmt.Errorf("bitrix24: %s: %w", appInfoMethod, err)
 	}
+	arrived := time.Now()
 	defer ans.release()
 	status, body := ans.status, ans.body
 	env, err := decodeAnswer(secrets, appInfoMethod, ans, maxOAuthAnswer)
@@ -157,7 +201,14 @@ func (a *App) appInfo(ctx context.Context, token string) (appInfo, error) {
 		return appInfo{}, unexpectedAnswer(secrets, appInfoMethod, status,
 			"no client_id and install.member_id: is ServerEndpoint the authorization server?", body)
 	}
+	expires, _ := time.Parse(time.RFC3339, w.Expires)
+	var skew time.Duration
+	if f := env.Time.Finish; f > 0 && f < maxUnixTime {
+		skew = arrived.Sub(time.Unix(0, int64(f*float64(time.Second))))
+	}
 	return appInfo{
+		Expires:        expires,
+		Skew:           skew,
 		ClientID:       w.ClientID,
 		UserID:         jsonInt(w.UserID),
 		MemberID:       w.Install.MemberID,
@@ -167,13 +218,13 @@ func (a *App) appInfo(ctx context.Context, token string) (appInfo, error) {
 	}, nil
 }
 
-// verifyEventToken checks an install or update event's access token with app.info
-// against the event's member id and domain.
-func (a *App) verifyEventToken(ctx context.Context, ev *Event) (appInfo, error) {
+// verifyEventToken checks an install or update event's access token with app.info on
+// server against the event's member id and domain.
+func (a *App) verifyEventToken(ctx context.Context, server string, ev *Event) (appInfo, error) {
 	if ev.Auth.Domain == "" {
 		return appInfo{}, invalid("auth[domain]", "must not be empty")
 	}
-	return a.verifyToken(ctx, ev.Auth.Token.AccessToken, ev.Auth.Token.MemberID, ev.Auth.Domain)
+	return a.verifyToken(ctx, server, ev.Auth.Token.AccessToken, ev.Auth.Token.MemberID, ev.Auth.Domain)
 }
 
 // isAdmin asks the portal (at the client_endpoint app.info named, or the verified
@@ -210,44 +261,4 @@ func refusesToken(e *APIError) bool {
 		}
 	}
 	return false
-}
-
-// ClientFor verifies r ([App.Verify]), saves the calling user's pair under {MemberID,
-// UserID} (the user id comes from the authorization server), and returns a client
-// acting as that user: user.option.* then stores that user's settings. The client
-// calls the portal at the client_endpoint the authorization server names, not at the
-// request's DOMAIN.
-func (a *App) ClientFor(ctx context.Context, r *AppRequest, opts ...Option) (*Client, error) {
-	info, err := a.verify(ctx, r)
-	if err != nil {
-		return nil, err
-	}
-	if info.UserID <= 0 {
-		return nil, &UnexpectedResponseError{Method: appInfoMethod, StatusCode: http.StatusOK,
-			Reason: "app.info named no user_id for the token"}
-	}
-	tok := r.Token
-	tok.UserID = info.UserID
-	if info.ClientEndpoint != "" {
-		tok.ClientEndpoint = info.ClientEndpoint
-	} else {
-		tok.ClientEndpoint = r.PortalURL() + "/rest/"
-	}
-	// The request's SERVER_ENDPOINT is not trusted: keep the App's.
-	tok.ServerEndpoint = a.ServerEndpoint
-	if tok.ServerEndpoint == "" {
-		tok.ServerEndpoint = DefaultServerEndpoint
-	}
-	key := TokenKey{MemberID: tok.MemberID, UserID: info.UserID}
-	if err := a.store().Save(ctx, key, tok); err != nil {
-		return nil, fmt.Errorf("bitrix24: saving the pair under %v: %w", key, err)
-	}
-	st := a.st()
-	st.mu.Lock()
-	if st.users[key.MemberID] == nil {
-		st.users[key.MemberID] = map[int]struct{}{}
-	}
-	st.users[key.MemberID][key.UserID] = struct{}{}
-	st.mu.Unlock()
-	return a.newClient(key, tok, opts)
 }

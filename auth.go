@@ -57,7 +57,8 @@ type OAuthConfig struct {
 	ClientID     string
 	ClientSecret string
 	Token        Token
-	// TokenURL is the token endpoint; empty means [DefaultTokenURL].
+	// TokenURL is the token endpoint; empty means that of Token.ServerEndpoint when it
+	// is one of [DefaultAuthServers], else [DefaultTokenURL].
 	TokenURL string
 	// OnTokenRefresh, when set, receives every new token pair before the client uses it.
 	// Persist the pair here: Bitrix24 rotates the refresh token on each refresh, so the
@@ -195,7 +196,7 @@ func NewOAuthClient(cfg OAuthConfig, opts ...Option) (*Client, error) {
 		}
 		tokenURL := cfg.TokenURL
 		if tokenURL == "" {
-			tokenURL = DefaultTokenURL
+			tokenURL = defaultTokenURLFor(cfg.Token.ServerEndpoint)
 		}
 		if err := checkTokenURL("OAuthConfig.TokenURL", tokenURL, c.opts.allowHTTP); err != nil {
 			return nil, err
@@ -207,6 +208,9 @@ func NewOAuthClient(cfg OAuthConfig, opts ...Option) (*Client, error) {
 			return nil, invalid("OAuthConfig.ClientSecret", "must not be empty")
 		case cfg.Token.AccessToken == "" && cfg.Store == nil:
 			return nil, invalid("OAuthConfig.Token.AccessToken", "must not be empty (or set OAuthConfig.Store to load the pair)")
+		case cfg.Store != nil && cfg.StoreKey.MemberID == "" && (cfg.StoreKey != TokenKey{} || cfg.Token.MemberID == ""):
+			// Two portals configured without one would share a slot of the store.
+			return nil, invalid("OAuthConfig.StoreKey.MemberID", "must not be empty with a Store (set StoreKey or Token.MemberID)")
 		}
 		c.secrets.AddPinned(cfg.ClientSecret)
 		refreshTimeout := DefaultRefreshTimeout

@@ -446,7 +446,7 @@ func TestRefreshThenReplay(t *testing.T) {
 	require.Len(t, refreshed, 1)
 	assert.Equal(t, testNewRefresh, refreshed[0].RefreshToken)
 	assert.Equal(t, 67, refreshed[0].UserID)
-	// expires_in (3600) and this clock, not the answer's absolute "expires" (protocol §13.1).
+	// Counted from the answer's arrival and expires_in, not the server's expires (issue 20, item 5).
 	assert.WithinDuration(t, time.Now().Add(time.Hour), refreshed[0].Expiry, time.Minute)
 	assert.Equal(t, testNewAccess, c.Token().AccessToken)
 }

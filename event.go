@@ -37,6 +37,11 @@ type Event struct {
 	Data      map[string]any // the data[...] block: strings, maps, and lists for keys 0..n-1
 	Timestamp time.Time      // "ts"; zero when absent
 	Auth      EventAuth
+
+	// auth[expires] and auth[expires_in] as sent: what [EventHandler] compares with the
+	// stored pair (Auth.Token.Expiry counts from the event's arrival).
+	expires   time.Time
+	expiresIn time.Duration
 }
 
 // String describes the event without revealing a secret.
@@ -50,9 +55,11 @@ func (e Event) GoString() string { return e.String() }
 
 // EventAuth is the auth[...] block of an event.
 type EventAuth struct {
-	// Token holds access_token, refresh_token, expires (a Unix time) or expires_in (a
-	// duration), scope (comma-separated), member_id, client_endpoint, server_endpoint and
-	// user_id. Its tokens are empty for ONAPPUNINSTALL and for events that no user
+	// Token holds access_token, refresh_token, the expiry (expires_in, a duration counted
+	// from the event's arrival; expires, a Unix time of the portal's clock, only without
+	// it), scope (comma-separated), member_id, client_endpoint, server_endpoint and
+	// user_id (all as the event claims them: [EventHandler] stores the endpoints that
+	// app.info and App.AuthServers vouch for instead). Its tokens are empty for ONAPPUNINSTALL and for events that no user
 	// triggered; refresh_token comes only with ONAPPINSTALL, ONAPPUPDATE and
 	// onOfflineEvent.
 	Token            Token
@@ -72,7 +79,8 @@ func (a EventAuth) GoString() string { return a.String() }
 
 // ParseEvent reads an event POST. It fails with an error matching [ErrValidation] when
 // the request is not a POST, the body is not a well-formed urlencoded form (or exceeds
-// 1 MiB), or the event name, the auth block or its member_id is missing.
+// 1 MiB), the event name, the auth block or its member_id is missing, or ts, expires or
+// expires_in is malformed or out of range (never wrapped).
 //
 // The body is restored afterwards, so r.ParseForm still works.
 func ParseEvent(r *http.Request) (*Event, error) {
@@ -90,11 +98,9 @@ func ParseEvent(r *http.Request) (*Event, error) {
 		}
 	}
 	if ts := stringAt(form, "ts"); ts != "" {
-		sec, err := strconv.ParseInt(ts, 10, 64)
-		if err != nil {
-			return nil, invalid("ts", "must be a Unix time")
+		if ev.Timestamp, err = unixTime("ts", ts); err != nil {
+			return nil, err
 		}
-		ev.Timestamp = time.Unix(sec, 0)
 	}
 	switch d := form["data"].(type) {
 	case nil:
@@ -114,6 +120,8 @@ func ParseEvent(r *http.Request) (*Event, error) {
 	if ev.Auth, err = parseEventAuth(auth, time.Now()); err != nil {
 		return nil, err
 	}
+	ev.expires, _ = unixTime("auth[expires]", stringAt(auth, "expires"))
+	ev.expiresIn, _ = durationSeconds("auth[expires_in]", stringAt(auth, "expires_in"))
 	return ev, nil
 }
 
@@ -149,27 +157,70 @@ func parseEventAuth(m map[string]any, now time.Time) (EventAuth, error) {
 	return a, nil
 }
 
-// expiryFrom prefers the absolute Unix time (expires) over the duration (expires_in).
+// expiryFrom counts the expiry from now, when the answer arrived, and expiresIn (a
+// duration), as x/oauth2 does: the server's clock may be far from ours. The absolute
+// Unix time expires is used only when expiresIn is absent. Values that overflow are
+// refused with [ErrValidation].
 func expiryFrom(expires, expiresIn string, now time.Time) (time.Time, error) {
-	if expires != "" {
-		sec, err := strconv.ParseInt(expires, 10, 64)
-		if err != nil {
-			return time.Time{}, invalid("auth[expires]", "must be a Unix time")
-		}
-		if sec > 0 {
-			return time.Unix(sec, 0), nil
-		}
+	in, err := durationSeconds("auth[expires_in]", expiresIn)
+	if err != nil {
+		return time.Time{}, err
 	}
-	if expiresIn != "" {
-		sec, err := strconv.ParseInt(expiresIn, 10, 64)
-		if err != nil || sec < 0 {
-			return time.Time{}, invalid("auth[expires_in]", "must be a number of seconds")
-		}
-		if sec > 0 {
-			return now.Add(time.Duration(sec) * time.Second), nil
-		}
+	at, err := unixTime("auth[expires]", expires)
+	if err != nil {
+		return time.Time{}, err
+	}
+	switch {
+	case in > 0:
+		return now.Add(in), nil
+	case strings.TrimSpace(expiresIn) == "":
+		return at, nil
 	}
 	return time.Time{}, nil
+}
+
+// maxLifetime bounds the durations a server may send (expires_in, AUTH_EXPIRES): far
+// beyond any token's life, far below what overflows a time.Duration.
+const maxLifetime = 100 * 365 * 24 * time.Hour
+
+// maxUnixTime is the last second of year 9999: later times do not even print in RFC 3339.
+const maxUnixTime = 253402300799
+
+// durationSeconds reads a duration in seconds; "" and "0" are 0 (unknown). Negative, malformed
+// and overflowing values are refused with [ErrValidation].
+func durationSeconds(field, raw string) (time.Duration, error) {
+	raw = strings.TrimSpace(raw)
+	if raw == "" {
+		return 0, nil
+	}
+	sec, err := strconv.ParseInt(raw, 10, 64)
+	if err != nil || sec < 0 {
+		return 0, invalid(field, "must be a number of seconds")
+	}
+	if sec > int64(maxLifetime/time.Second) {
+		return 0, invalid(field, "is out of range (overflow)")
+	}
+	return time.Duration(sec) * time.Second, nil
+}
+
+// unixTime reads a Unix time in seconds; "" and "0" are the zero time. Negative,
+// malformed and out-of-range values are refused with [ErrValidation].
+func unixTime(field, raw string) (time.Time, error) {
+	raw = strings.TrimSpace(raw)
+	if raw == "" {
+		return time.Time{}, nil
+	}
+	sec, err := strconv.ParseInt(raw, 10, 64)
+	if err != nil || sec < 0 {
+		return time.Time{}, invalid(field, "must be a Unix time")
+	}
+	if sec > maxUnixTime {
+		return time.Time{}, invalid(field, "is out of range (overflow)")
+	}
+	if sec == 0 {
+		return time.Time{}, nil
+	}
+	return time.Unix(sec, 0), nil
 }
 
 // VerifyApplicationToken reports whether got equals want, in constant time. It is false

@@ -2,6 +2,7 @@ package bitrix24
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -26,7 +27,9 @@ type FileTokenStore struct {
 }
 
 // NewFileTokenStore returns a store keeping its files under dir, which is created (mode
-// 0700) if it does not exist.
+// 0700) if it does not exist. It fails when it cannot write there (an error matching
+// fs.ErrPermission for a directory it may not write): better now than at the first Save,
+// right after a refresh spent the old refresh token.
 func NewFileTokenStore(dir string) (*FileTokenStore, error) {
 	if strings.TrimSpace(dir) == "" {
 		return nil, invalid("dir", "must not be empty")
@@ -34,19 +37,41 @@ func NewFileTokenStore(dir string) (*FileTokenStore, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("bitrix24: token store directory: %w", err)
 	}
+	if err := probeWritable(dir); err != nil {
+		return nil, err
+	}
 	return &FileTokenStore{dir: dir}, nil
+}
+
+// probeWritable creates and removes a file in dir.
+func probeWritable(dir string) error {
+	f, err := os.CreateTemp(dir, ".bitrix24-probe-*")
+	if err != nil {
+		return fmt.Errorf("bitrix24: the token store cannot write in its directory: %w", err)
+	}
+	name := f.Name()
+	_ = f.Close()
+	if err := os.Remove(name); err != nil {
+		return fmt.Errorf("bitrix24: the token store cannot write in its directory: %w", err)
+	}
+	return nil
 }
 
 // NewFileTokenStoreAt returns a store that keeps one pair, whatever its key, in the file
 // at path: for a command-line tool whose user names the file. Its directory is created
 // (mode 0700) if it does not exist. Writes are atomic and 0600 and the lock is path +
 // ".lock", as with [NewFileTokenStore]: pointed at the file a server's directory store
-// keeps for a key ([FileTokenStore.Path]), both share that pair and its lock.
+// keeps for a key ([FileTokenStore.Path]), both share that pair and its lock. When path
+// is a symbolic link, the pair is written, and locked, where it points.
 func NewFileTokenStoreAt(path string) (*FileTokenStore, error) {
 	if strings.TrimSpace(path) == "" {
 		return nil, invalid("path", "must not be empty")
 	}
-	s, err := NewFileTokenStore(filepath.Dir(path))
+	target, err := resolveLinks(filepath.Clean(path))
+	if err != nil {
+		return nil, err
+	}
+	s, err := NewFileTokenStore(filepath.Dir(target))
 	if err != nil {
 		return nil, err
 	}
@@ -54,23 +79,81 @@ func NewFileTokenStoreAt(path string) (*FileTokenStore, error) {
 	return s, nil
 }
 
+// maxLinks bounds how many symbolic links resolveLinks follows (as the kernel does).
+const maxLinks = 40
+
+// resolveLinks follows path while it is a symbolic link and returns the file it leads
+// to, which may not exist yet. Writing there, rather than replacing the link with a
+// regular file, keeps two stores that meet through a link on one pair and one lock.
+func resolveLinks(path string) (string, error) {
+	for range maxLinks {
+		fi, err := os.Lstat(path)
+		if errors.Is(err, fs.ErrNotExist) {
+			return path, nil
+		}
+		if err != nil {
+			return "", fmt.Errorf("bitrix24: token file: %w", err)
+		}
+		if fi.Mode()&fs.ModeSymlink == 0 {
+			return path, nil
+		}
+		target, err := os.Readlink(path)
+		if err != nil {
+			return "", fmt.Errorf("bitrix24: token file: %w", err)
+		}
+		if !filepath.IsAbs(target) {
+			target = filepath.Join(filepath.Dir(path), target)
+		}
+		path = filepath.Clean(target)
+	}
+	return "", fmt.Errorf("bitrix24: token file: too many levels of symbolic links")
+}
+
 // Path is the file that holds the pair of key. Its name is built from the key alone
-// (never from a token): the member id, escaped, and the user id. A store made by
+// (never from a token): the member id, encoded reversibly so that distinct keys never
+// share a file (letters other than a-z, digits and "-" become "_" and two hex digits;
+// a name that would be too long is a SHA-256 instead), and the user id. A store made by
 // [NewFileTokenStoreAt] returns its one file for every key.
 func (s *FileTokenStore) Path(key TokenKey) string {
 	if s.file != "" {
 		return s.file
 	}
-	member := strings.Map(func(r rune) rune {
-		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' {
-			return r
+	return filepath.Join(s.dir, encodeMember(key.MemberID)+"."+strconv.Itoa(key.UserID)+".json")
+}
+
+// maxEncodedMember keeps file names well below the usual 255-byte limit.
+const maxEncodedMember = 128
+
+// encodeMember escapes every byte but a-z, 0-9 and "-" as "_" and two lower-case hex
+// digits (upper-case letters too, for file systems that ignore case). Names longer than
+// maxEncodedMember become "_h" and the SHA-256 of the id: "_h" never starts an escape.
+func encodeMember(member string) string {
+	const hex = "0123456789abcdef"
+	var b strings.Builder
+	for i := 0; i < len(member); i++ {
+		c := member[i]
+		if c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' {
+			b.WriteByte(c)
+			continue
 		}
-		return '_'
-	}, key.MemberID)
-	if member == "" {
-		member = "_"
+		b.WriteByte('_')
+		b.WriteByte(hex[c>>4])
+		b.WriteByte(hex[c&15])
 	}
-	return filepath.Join(s.dir, member+"."+strconv.Itoa(key.UserID)+".json")
+	if b.Len() > maxEncodedMember {
+		sum := sha256.Sum256([]byte(member))
+		return "_h" + fmt.Sprintf("%x", sum)
+	}
+	return b.String()
+}
+
+// target is where the pair of key is read, written and locked: Path with its symbolic
+// links resolved.
+func (s *FileTokenStore) target(key TokenKey) (string, error) {
+	if err := checkKey(key); err != nil {
+		return "", err
+	}
+	return resolveLinks(s.Path(key))
 }
 
 // storedToken is the file format: every exported field of Token, with the expiry as an
@@ -91,7 +174,11 @@ func (s *FileTokenStore) Load(ctx context.Context, key TokenKey) (Token, error) 
 	if err := ctx.Err(); err != nil {
 		return Token{}, err
 	}
-	data, err := os.ReadFile(s.Path(key))
+	path, err := s.target(key)
+	if err != nil {
+		return Token{}, err
+	}
+	data, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return Token{}, fmt.Errorf("bitrix24: no token pair stored under %v: %w", key, ErrTokenNotFound)
 	}
@@ -112,7 +199,8 @@ func (s *FileTokenStore) Load(ctx context.Context, key TokenKey) (Token, error) 
 }
 
 // Save writes the pair of key atomically: readers see the old file or the new one,
-// never a part of either, even if the process dies half-way.
+// never a part of either, even if the process dies half-way. A symbolic link is
+// followed: the file it points to is replaced, not the link.
 func (s *FileTokenStore) Save(ctx context.Context, key TokenKey, t Token) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -127,8 +215,12 @@ func (s *FileTokenStore) Save(ctx context.Context, key TokenKey, t Token) error 
 	if err != nil {
 		return fmt.Errorf("bitrix24: encoding the token pair: %w", err)
 	}
-	path := s.Path(key)
-	tmp, err := os.CreateTemp(s.dir, filepath.Base(path)+".tmp-*")
+	path, err := s.target(key)
+	if err != nil {
+		return err
+	}
+	dir := filepath.Dir(path)
+	tmp, err := os.CreateTemp(dir, filepath.Base(path)+".tmp-*")
 	if err != nil {
 		return fmt.Errorf("bitrix24: saving the token pair under %v: %w", key, err)
 	}
@@ -149,7 +241,7 @@ func (s *FileTokenStore) Save(ctx context.Context, key TokenKey, t Token) error 
 	if err != nil {
 		return fmt.Errorf("bitrix24: saving the token pair under %v: %w", key, err)
 	}
-	syncDir(s.dir)
+	syncDir(dir)
 	return nil
 }
 
@@ -167,7 +259,11 @@ func (s *FileTokenStore) Delete(ctx context.Context, key TokenKey) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if err := os.Remove(s.Path(key)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	path, err := s.target(key)
+	if err != nil {
+		return err
+	}
+	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("bitrix24: deleting the token pair under %v: %w", key, err)
 	}
 	return nil
@@ -177,9 +273,14 @@ func (s *FileTokenStore) Delete(ctx context.Context, key TokenKey) error {
 const lockPollInterval = 10 * time.Millisecond
 
 // LockToken takes an exclusive advisory lock on key's lock file, waiting until it holds
-// it or ctx ends. The operating system releases the lock if the process dies.
+// it or ctx ends. The lock file sits beside the file the pair is written to (where a
+// symbolic link points). The operating system releases the lock if the process dies.
 func (s *FileTokenStore) LockToken(ctx context.Context, key TokenKey) (func(), error) {
-	fl := flock.New(s.Path(key)+".lock", flock.SetPermissions(0o600))
+	path, err := s.target(key)
+	if err != nil {
+		return nil, err
+	}
+	fl := flock.New(path+".lock", flock.SetPermissions(0o600))
 	ok, err := fl.TryLockContext(ctx, lockPollInterval)
 	if err != nil || !ok {
 		if err == nil {

@@ -27,8 +27,10 @@ func TestFileTokenStoreAtSharesFileAndLock(t *testing.T) {
 	assert.Equal(t, server.Path(key), cli.Path(bitrix24.TokenKey{}), "every key maps to the named file")
 	assert.Equal(t, server.Path(key), cli.Path(bitrix24.TokenKey{MemberID: "other", UserID: 9}))
 
-	_, err = cli.Load(ctx, bitrix24.TokenKey{})
+	_, err = cli.Load(ctx, bitrix24.TokenKey{MemberID: "any"})
 	require.ErrorIs(t, err, bitrix24.ErrTokenNotFound)
+	_, err = cli.Load(ctx, bitrix24.TokenKey{})
+	require.ErrorIs(t, err, bitrix24.ErrValidation, "an empty member id is refused even here")
 
 	tok := bitrix24.Token{AccessToken: "a-0123456789", RefreshToken: "r-0123456789", MemberID: "m1"}
 	require.NoError(t, cli.Save(ctx, bitrix24.TokenKey{MemberID: "m1", UserID: 5}, tok))
@@ -43,10 +45,10 @@ func TestFileTokenStoreAtSharesFileAndLock(t *testing.T) {
 	require.NoError(t, err)
 	cancelled, cancel := context.WithCancel(ctx)
 	cancel()
-	_, err = cli.LockToken(cancelled, bitrix24.TokenKey{})
+	_, err = cli.LockToken(cancelled, bitrix24.TokenKey{MemberID: "any"})
 	require.ErrorIs(t, err, context.Canceled, "the server's lock holds the file store off")
 	unlock()
-	unlock2, err := cli.LockToken(ctx, bitrix24.TokenKey{})
+	unlock2, err := cli.LockToken(ctx, bitrix24.TokenKey{MemberID: "any"})
 	require.NoError(t, err)
 	unlock2()
 }

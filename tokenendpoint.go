@@ -67,8 +67,11 @@ type tokenAnswer struct {
 	UserID         json.RawMessage `json:"user_id"`
 }
 
-// parseTokenAnswer reads a pair, or the OAuth error the endpoint sent instead.
+// parseTokenAnswer reads a pair, or the OAuth error the endpoint sent instead. A pair
+// whose expiry is out of range comes back with an error matching [ErrValidation] and
+// [ErrUnexpectedResponse].
 func parseTokenAnswer(secrets *redact.Secrets, ans *httpAnswer) (Token, error) {
+	arrived := time.Now()
 	status, data := ans.status, ans.body
 	if len(data) > maxTokenAnswer {
 		return Token{}, unexpectedAnswer(secrets, refreshMethod, status, "answer too large", nil)
@@ -93,15 +96,15 @@ func parseTokenAnswer(secrets *redact.Secrets, ans *httpAnswer) (Token, error) {
 		ClientEndpoint: ta.ClientEndpoint,
 		ServerEndpoint: ta.ServerEndpoint,
 	}
-	// Expiry counts from expires_in and this machine's clock; the absolute "expires" is
-	// the server's clock and only a fallback. Recorded answers show why: replayed or
-	// skewed, an "expires" in the past would make every call refresh again (protocol
-	// §13.1).
-	if in, err := ta.ExpiresIn.Int64(); err == nil && in > 0 {
-		tok.Expiry = time.Now().Add(time.Duration(in) * time.Second)
-	} else if exp, err := ta.Expires.Int64(); err == nil && exp > 0 {
-		tok.Expiry = time.Unix(exp, 0)
-	}
+	// expires_in counts from the answer's arrival, as x/oauth2 does: expires is the
+	// server's clock, which may be far from ours (recorded answers of 2021 say 2021).
+	// An expiry that overflows is refused, never wrapped; the pair comes back with it
+	// (Expiry unknown) because the refresh token that bought it is spent.
+	expiry, expErr := expiryFrom(ta.Expires.String(), ta.ExpiresIn.String(), arrived)
+	tok.Expiry = expiry
 	tok.UserID, _ = strconv.Atoi(strings.Trim(string(ta.UserID), `" `))
+	if expErr != nil {
+		return tok, fmt.Errorf("%w: %w", unexpectedAnswer(secrets, refreshMethod, status, "the expiry is out of range", nil), expErr)
+	}
 	return tok, nil
 }

@@ -294,9 +294,11 @@ func (o *tokenSource) refresh(ctx context.Context, call *refreshCall) error {
 		return dead
 	}
 	tok, err := o.cfg.endpoint.refresh(ctx, current.RefreshToken)
-	if err != nil {
+	if err != nil && tok.RefreshToken == "" {
 		return o.refused(ctx, current, err)
 	}
 	fillFrom(&tok, current)
-	return o.publish(ctx, tok)
+	// A pair with a bad expiry is kept (the old refresh token is spent), and the error
+	// reported.
+	return errors.Join(o.publish(ctx, tok), err)
 }

@@ -21,6 +21,15 @@ type TokenKey struct {
 // String prints the key; it holds no secret.
 func (k TokenKey) String() string { return fmt.Sprintf("%s/%d", k.MemberID, k.UserID) }
 
+// checkKey refuses a key without a member id: two portals keyed that way would share one
+// slot of a store.
+func checkKey(key TokenKey) error {
+	if key.MemberID == "" {
+		return invalid("TokenKey.MemberID", "must not be empty")
+	}
+	return nil
+}
+
 // TokenStore keeps token pairs where every client that shares them can read them: a map
 // in memory for clients of one process ([NewMemoryTokenStore]), a file for processes on
 // one machine ([NewFileTokenStore]), Redis for processes on many machines (package
@@ -53,9 +62,13 @@ func NewMemoryTokenStore() *MemoryTokenStore {
 	return &MemoryTokenStore{tokens: map[TokenKey]Token{}, locks: map[TokenKey]chan struct{}{}}
 }
 
-// Load returns the pair stored under key, or an error matching [ErrTokenNotFound].
+// Load returns the pair stored under key, or an error matching [ErrTokenNotFound]. A key
+// without a member id is refused with [ErrValidation], by every method of the store.
 func (s *MemoryTokenStore) Load(ctx context.Context, key TokenKey) (Token, error) {
 	if err := ctx.Err(); err != nil {
+		return Token{}, err
+	}
+	if err := checkKey(key); err != nil {
 		return Token{}, err
 	}
 	s.mu.Lock()
@@ -72,6 +85,9 @@ func (s *MemoryTokenStore) Save(ctx context.Context, key TokenKey, t Token) erro
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	if err := checkKey(key); err != nil {
+		return err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.tokens[key] = t
@@ -84,6 +100,9 @@ func (s *MemoryTokenStore) Delete(ctx context.Context, key TokenKey) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	if err := checkKey(key); err != nil {
+		return err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.tokens, key)
@@ -92,6 +111,9 @@ func (s *MemoryTokenStore) Delete(ctx context.Context, key TokenKey) error {
 
 // LockToken waits until it holds key's lock or ctx ends.
 func (s *MemoryTokenStore) LockToken(ctx context.Context, key TokenKey) (func(), error) {
+	if err := checkKey(key); err != nil {
+		return nil, err
+	}
 	s.mu.Lock()
 	ch, ok := s.locks[key]
 	if !ok {

@@ -98,7 +98,7 @@ type plainToken bitrix24.Token
 // when there is none. When Redis cannot be reached the error does not match
 // ErrTokenNotFound.
 func (s *TokenStore) Load(ctx context.Context, key bitrix24.TokenKey) (bitrix24.Token, error) {
-	if err := s.check(ctx); err != nil {
+	if err := s.check(ctx, key); err != nil {
 		return bitrix24.Token{}, err
 	}
 	data, err := bounded(ctx, func(ctx context.Context) ([]byte, error) {
@@ -122,7 +122,7 @@ func (s *TokenStore) Load(ctx context.Context, key bitrix24.TokenKey) (bitrix24.
 // Save stores t under key, replacing what was there. Expiry is kept to the nanosecond
 // (without its monotonic reading); a zero Expiry stays zero.
 func (s *TokenStore) Save(ctx context.Context, key bitrix24.TokenKey, t bitrix24.Token) error {
-	if err := s.check(ctx); err != nil {
+	if err := s.check(ctx, key); err != nil {
 		return err
 	}
 	data, err := json.Marshal(storedToken{V: storeVersion, Token: plainToken(t)})
@@ -140,7 +140,7 @@ func (s *TokenStore) Save(ctx context.Context, key bitrix24.TokenKey, t bitrix24
 // Delete forgets the pair stored under key (an uninstalled portal). Deleting a key that
 // holds nothing is not an error.
 func (s *TokenStore) Delete(ctx context.Context, key bitrix24.TokenKey) error {
-	if err := s.check(ctx); err != nil {
+	if err := s.check(ctx, key); err != nil {
 		return err
 	}
 	if _, err := bounded(ctx, func(ctx context.Context) (int64, error) {
@@ -151,9 +151,16 @@ func (s *TokenStore) Delete(ctx context.Context, key bitrix24.TokenKey) error {
 	return nil
 }
 
-func (s *TokenStore) check(ctx context.Context) error {
+// check refuses a store that failed to build, an ended ctx, and a key without a member
+// id (bitrix24.ErrValidation): two portals keyed that way would share one pair.
+func (s *TokenStore) check(ctx context.Context, keys ...bitrix24.TokenKey) error {
 	if s.err != nil {
 		return s.err
+	}
+	for _, k := range keys {
+		if k.MemberID == "" {
+			return fmt.Errorf("bitrix24redis: TokenKey.MemberID must not be empty: %w", bitrix24.ErrValidation)
+		}
 	}
 	return ctx.Err()
 }

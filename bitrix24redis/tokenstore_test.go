@@ -299,3 +299,21 @@ func TestTokenStoreSharedRefresh(t *testing.T) {
 		t.Errorf("the store does not hold the current pair (%v)", err)
 	}
 }
+
+// Issue 20, item 8: an empty member id is refused before Redis is asked, so two portals
+// configured without one never share a pair.
+func TestTokenStoreRefusesEmptyMemberID(t *testing.T) {
+	r := startRedis(t)
+	s := bitrix24redis.NewTokenStore(r.client(t), "b24:")
+	ctx := context.Background()
+	empty := bitrix24.TokenKey{UserID: 7}
+	if err := s.Save(ctx, empty, fullToken()); !errors.Is(err, bitrix24.ErrValidation) {
+		t.Fatalf("Save: %v, want ErrValidation", err)
+	}
+	if _, err := s.Load(ctx, empty); !errors.Is(err, bitrix24.ErrValidation) {
+		t.Fatalf("Load: %v, want ErrValidation", err)
+	}
+	if err := s.Delete(ctx, empty); !errors.Is(err, bitrix24.ErrValidation) {
+		t.Fatalf("Delete: %v, want ErrValidation", err)
+	}
+}

@@ -137,6 +137,11 @@ func (s *Server) isAdmin(a *authInfo) bool {
 // or a form body (POST). Each refresh rotates both tokens: the old refresh token dies at
 // once, the old access token keeps working until it expires.
 func (s *Server) serveToken(w http.ResponseWriter, r *http.Request, body []byte) {
+	s.serveTokenAt(w, r, body, nil)
+}
+
+// serveTokenAt is the token endpoint of authorization server via (nil: the portal's own).
+func (s *Server) serveTokenAt(w http.ResponseWriter, r *http.Request, body []byte, via *AuthServer) {
 	vals := r.URL.Query()
 	if r.Method == http.MethodPost && len(body) > 0 {
 		var post url.Values
@@ -166,7 +171,7 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request, body []byte)
 	}
 
 	s.mu.Lock()
-	status, out := s.refreshGrant(vals)
+	status, out := s.refreshGrant(vals, via)
 	finishToken(entry, status, out)
 	s.mu.Unlock()
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
@@ -181,9 +186,9 @@ func tokenError(code, desc string) *omap {
 	return m
 }
 
-func (s *Server) refreshGrant(vals url.Values) (int, *omap) {
+func (s *Server) refreshGrant(vals url.Values, via *AuthServer) (int, *omap) {
 	if vals.Get("grant_type") == "authorization_code" {
-		return s.codeGrant(vals) // oauth_code.go
+		return s.codeGrant(vals, via) // oauth_code.go
 	}
 	if gt := vals.Get("grant_type"); gt != "refresh_token" {
 		return http.StatusBadRequest, tokenError("invalid_request", "Unsupported grant_type; this server only issues refresh_token grants")
@@ -196,24 +201,27 @@ func (s *Server) refreshGrant(vals url.Values) (int, *omap) {
 		return s.status("PAYMENT_REQUIRED", http.StatusPaymentRequired), tokenError("PAYMENT_REQUIRED", "Payment required")
 	}
 	rt := s.refresh[vals.Get("refresh_token")]
-	if rt == nil || rt.app != a {
+	if rt == nil || rt.app != a || rt.server != via { // each server knows its own pairs
 		return http.StatusBadRequest, tokenError("invalid_grant", "The refresh token provided is invalid")
 	}
 	if !rt.expires.After(s.cfg.now()) {
 		return http.StatusBadRequest, tokenError("invalid_grant", "The refresh token provided has expired")
 	}
 	delete(s.refresh, vals.Get("refresh_token"))
+	saved := s.authServer
+	s.authServer = via // the new pair stays with the server that refreshed it
 	g := s.issueLocked(a, rt.userID)
+	s.authServer = saved
 	s.refreshes++
 
-	host := strings.TrimPrefix(strings.TrimPrefix(s.URL, "https://"), "http://")
+	host := s.hostOf(via)
 	m := newOmap()
 	m.set("access_token", g.access)
 	m.set("expires", g.expires.Unix())
 	m.set("expires_in", int64(s.cfg.tokenLifetime.Seconds()))
 	m.set("scope", a.scope)
 	m.set("domain", host)
-	m.set("server_endpoint", s.ServerEndpoint())
+	m.set("server_endpoint", s.endpointOf(via))
 	m.set("status", "L")
 	m.set("client_endpoint", s.RESTURL())
 	m.set("member_id", s.memberID)

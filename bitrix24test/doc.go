@@ -32,6 +32,15 @@
 //   - [Server.ExpireAccessToken], [Server.RevokeRefreshTokens], [Server.SetCommercialPlan],
 //     [Server.SetAppBlocked] and the other admin controls change what the portal answers.
 //
+// # Playing the attacker
+//
+// [Server.ForgeEvent] builds the event an ordinary user of the application can forge (his
+// own genuine pair and the application_token its pages show); a form sent twice with
+// [Server.SendEvent] is a replay. [Server.AddAuthServer] and [Server.UseAuthServer] play a
+// second authorization server (as oauth.bitrix24.tech answers for some regions), which
+// knows only the pairs it issued. [Server.Uninstall] revokes the application's tokens as
+// the portal does before it posts ONAPPUNINSTALL ([Server.SendUninstall]).
+//
 // # Pipeline
 //
 // Each /rest/ request goes through: fault injection ([Server.InjectFault]), the

@@ -23,7 +23,13 @@ func isOAuthRESTPath(p string) bool { return strings.HasPrefix(p, oauthRESTPrefi
 // recorded as "oauth/" + the method ("oauth/app.info" in [Server.Requests]) and take
 // faults injected for that name.
 func (s *Server) serveOAuthREST(w http.ResponseWriter, r *http.Request, body []byte) {
-	rt := parseRoute("/rest/" + strings.TrimPrefix(r.URL.Path, oauthRESTPrefix))
+	s.serveOAuthRESTAt(w, r, body, oauthRESTPrefix, nil)
+}
+
+// serveOAuthRESTAt is the REST API of authorization server via (nil: the portal's own),
+// whose REST base has the path prefix.
+func (s *Server) serveOAuthRESTAt(w http.ResponseWriter, r *http.Request, body []byte, prefix string, via *AuthServer) {
+	rt := parseRoute("/rest/" + strings.TrimPrefix(r.URL.Path, prefix))
 	in := readParams(r, body)
 	token := tokenFrom(r.Header.Get("Authorization"), in.params)
 	method := "oauth/" + rt.method
@@ -39,7 +45,7 @@ func (s *Server) serveOAuthREST(w http.ResponseWriter, r *http.Request, body []b
 	}
 
 	s.mu.Lock()
-	status, out := s.appInfoLocked(rt, token)
+	status, out := s.appInfoLocked(rt, token, via)
 	s.mu.Unlock()
 	if e, ok := out.(*restError); ok {
 		s.finish(rec, e.status, e.code)
@@ -54,7 +60,7 @@ func (s *Server) serveOAuthREST(w http.ResponseWriter, r *http.Request, body []b
 // appInfoLocked answers app.info in the shape of the official Python SDK's fixtures:
 // client_id, scope, expires, user_id (a string) and the install block with domain,
 // member_id and client_endpoint.
-func (s *Server) appInfoLocked(rt route, token string) (int, any) {
+func (s *Server) appInfoLocked(rt route, token string, via *AuthServer) (int, any) {
 	if rt.method != "app.info" || rt.webhook {
 		return 0, s.sysErr(http.StatusNotFound, "ERROR_METHOD_NOT_FOUND", "Method not found!")
 	}
@@ -62,7 +68,7 @@ func (s *Server) appInfoLocked(rt route, token string) (int, any) {
 		return 0, s.sysErr(http.StatusUnauthorized, "NO_AUTH_FOUND", "Wrong authorization data")
 	}
 	t := s.access[token]
-	if t == nil {
+	if t == nil || t.server != via { // each server knows its own tokens
 		return 0, s.sysErr(http.StatusUnauthorized, "invalid_token", "The access token provided is invalid")
 	}
 	now := s.cfg.now()

@@ -93,7 +93,7 @@ func (s *Server) host() string {
 // code. A code works once; an unknown or used one answers invalid_grant, a late one
 // expired_token (as a third-party page records the real server doing). The answer has
 // the documented shape: no user_id and no expires.
-func (s *Server) codeGrant(vals url.Values) (int, *omap) {
+func (s *Server) codeGrant(vals url.Values, via *AuthServer) (int, *omap) {
 	a := s.apps[vals.Get("client_id")]
 	if a == nil || vals.Get("client_secret") != a.secret {
 		return http.StatusUnauthorized, tokenError("invalid_client", "The client credentials are invalid")
@@ -106,7 +106,10 @@ func (s *Server) codeGrant(vals url.Values) (int, *omap) {
 	if !s.cfg.now().Before(c.expires) {
 		return http.StatusBadRequest, tokenError("expired_token", "The authorization token provided has expired.")
 	}
+	saved := s.authServer
+	s.authServer = via // the pair belongs to the server that issued it
 	g := s.issueLocked(a, c.userID)
+	s.authServer = saved
 	s.appSide.exchanges++
 	m := newOmap()
 	m.set("access_token", g.access)
@@ -116,7 +119,7 @@ func (s *Server) codeGrant(vals url.Values) (int, *omap) {
 	m.set("member_id", s.memberID)
 	m.set("refresh_token", g.refresh)
 	m.set("scope", a.scope)
-	m.set("server_endpoint", s.ServerEndpoint())
+	m.set("server_endpoint", s.endpointOf(via))
 	m.set("status", "L")
 	return http.StatusOK, m
 }

@@ -95,7 +95,7 @@ func (s *Server) EventForm(name string) url.Values {
 		f.Set("auth[user_id]", "1")
 	}
 	f.Set("auth[domain]", s.host())
-	f.Set("auth[server_endpoint]", s.ServerEndpoint())
+	f.Set("auth[server_endpoint]", s.serverEndpointLocked())
 	f.Set("auth[client_endpoint]", s.RESTURL())
 	f.Set("auth[member_id]", s.memberID)
 	f.Set("auth[application_token]", s.appTokenLocked(a))
@@ -187,6 +187,7 @@ func (s *Server) AppPageRequest(ctx context.Context, handlerURL string, o PageOp
 	}
 	appToken := s.appTokenLocked(a)
 	scope := a.scope
+	serverEndpoint := s.serverEndpointLocked()
 	s.mu.Unlock()
 
 	protocol := "1"
@@ -211,7 +212,7 @@ func (s *Server) AppPageRequest(ctx context.Context, handlerURL string, o PageOp
 	field("AUTH_EXPIRES", strconv.FormatInt(int64(s.cfg.tokenLifetime.Seconds()), 10))
 	field("REFRESH_ID", refresh)
 	if !o.OldPortal {
-		field("SERVER_ENDPOINT", s.ServerEndpoint())
+		field("SERVER_ENDPOINT", serverEndpoint)
 		field("APPLICATION_TOKEN", appToken)
 		field("APPLICATION_SCOPE", scope)
 	}

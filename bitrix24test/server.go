@@ -41,13 +41,15 @@ type accessToken struct {
 	app     *app
 	userID  int
 	expires time.Time
-	expired bool // ExpireAccessToken
+	expired bool        // ExpireAccessToken
+	server  *AuthServer // the authorization server that issued it; nil: the portal's own
 }
 
 type refreshToken struct {
 	app     *app
 	userID  int
 	expires time.Time
+	server  *AuthServer
 }
 
 type webhook struct {
@@ -84,6 +86,9 @@ type Server struct {
 	refusals  int
 	refreshes int
 	appSide   portalSide // the application side: codes, application tokens (portal_app.go)
+
+	authServers []*AuthServer // started by AddAuthServer (authservers.go)
+	authServer  *AuthServer   // where pairs are issued now; nil: the portal's own
 }
 
 // portal is the fake portal's state: its users, applications, tokens, stored data, the
@@ -180,6 +185,7 @@ func NewServer(opts ...Option) *Server {
 func (s *Server) Close() {
 	s.closeOnce.Do(func() { close(s.done) })
 	s.ts.Close()
+	s.closeAuthServers()
 	s.mu.Lock()
 	trs := s.transports
 	s.transports = nil
@@ -305,7 +311,7 @@ func (s *Server) tokenOf(a *app, userID int, g *grant) bitrix24.Token {
 		Scope:          a.scope,
 		MemberID:       s.memberID,
 		ClientEndpoint: s.RESTURL(),
-		ServerEndpoint: s.ServerEndpoint(),
+		ServerEndpoint: s.endpointOf(s.access[g.access].serverOrNil()),
 		UserID:         userID,
 	}
 }
@@ -317,8 +323,8 @@ func (s *Server) issueLocked(a *app, userID int) *grant {
 		refresh: randString(32, lowerAlnum),
 		expires: s.cfg.now().Add(s.cfg.tokenLifetime).Truncate(time.Second),
 	}
-	s.access[g.access] = &accessToken{app: a, userID: userID, expires: g.expires}
-	s.refresh[g.refresh] = &refreshToken{app: a, userID: userID, expires: s.cfg.now().Add(s.cfg.refreshLifetime)}
+	s.access[g.access] = &accessToken{app: a, userID: userID, expires: g.expires, server: s.authServer}
+	s.refresh[g.refresh] = &refreshToken{app: a, userID: userID, expires: s.cfg.now().Add(s.cfg.refreshLifetime), server: s.authServer}
 	a.grants[userID] = g
 	return g
 }

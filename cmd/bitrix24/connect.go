@@ -89,23 +89,32 @@ func (a *cli) client(ctx context.Context) (*bitrix24.Client, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The file holds one pair, whatever the key: read it for its portal and member id.
+	tok, err := store.Load(ctx, fileKey)
+	if err != nil {
+		return nil, noPair(path, err)
+	}
 	portal := a.portalURL
 	if portal == "" {
-		tok, err := store.Load(ctx, bitrix24.TokenKey{})
-		if err != nil {
-			return nil, noPair(path, err)
-		}
 		portal = tok.ClientEndpoint
 		if portal == "" {
 			return nil, usageError{fmt.Errorf("the token file %s names no portal: set --portal-url or %s", path, envPortalURL)}
 		}
 	}
+	key := bitrix24.TokenKey{MemberID: tok.MemberID, UserID: tok.UserID}
+	if key.MemberID == "" {
+		key = fileKey
+	}
 	cfg := bitrix24.OAuthConfig{
 		PortalURL: portal, ClientID: a.clientID, ClientSecret: a.clientSecret, TokenURL: a.tokenURL,
-		Store: store, OnTokenRefresh: a.refreshed(path),
+		Token: tok, Store: store, StoreKey: key, OnTokenRefresh: a.refreshed(path),
 	}
 	return bitrix24.NewOAuthClient(cfg, a.clientOptions()...)
 }
+
+// fileKey reads the one pair of a token file: a store made by NewFileTokenStoreAt maps
+// every key to its file, and every store refuses an empty member id.
+var fileKey = bitrix24.TokenKey{MemberID: "token-file"}
 
 // noPair explains a token file without a pair; it keeps matching ErrTokenNotFound (an
 // authentication failure).
@@ -212,6 +221,7 @@ func (a *cli) fakeClient(ctx context.Context) (*bitrix24.Client, error) {
 				return nil, err
 			}
 		}
+		cfg.StoreKey = bitrix24.TokenKey{MemberID: cfg.Token.MemberID, UserID: cfg.Token.UserID}
 		cfg.Token, cfg.Store, cfg.OnTokenRefresh = bitrix24.Token{}, store, a.refreshed(path)
 	}
 	if a.getenv(hookFakeExpire) != "" {

@@ -129,7 +129,18 @@ func tour(ctx context.Context, out io.Writer) error {
 		return fmt.Errorf("a forged page answered %s", resp.Status)
 	}
 
-	step("8. The portal posts ONAPPUNINSTALL")
+	step("8. A user forges ONAPPUNINSTALL with the application_token its pages show")
+	forgedUninstall, err := srv.SendEvent(ctx, hc, appURL+"/install", srv.ForgeEvent("ONAPPUNINSTALL", 2))
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "   answered %d: the portal still accepts the installation's pair\n", forgedUninstall)
+	if forgedUninstall != http.StatusForbidden {
+		return fmt.Errorf("a forged uninstall answered %d", forgedUninstall)
+	}
+
+	step("9. The portal revokes the application's tokens and posts ONAPPUNINSTALL")
+	srv.Uninstall()
 	if err := expectOK(srv.SendUninstall(ctx, hc, appURL+"/install")); err != nil {
 		return fmt.Errorf("uninstall: %w", err)
 	}
