@@ -331,8 +331,9 @@ func replayExchange(t *testing.T, answer json.RawMessage) {
 		status = http.StatusBadRequest
 	}
 	mt.RegisterResponder("POST", testTokenURL, httpmock.NewBytesResponder(status, answer))
-	// A pair without user_id makes Exchange ask app.info whose pair it is.
-	mt.RegisterResponder("POST", "https://oauth.example.test/rest/app.info",
+	// A pair without user_id makes Exchange ask app.info whose pair it is, on the server
+	// that issued it (a recorded answer may name oauth.bitrix24.tech, a trusted default).
+	mt.RegisterResponder("POST", `=~^https://oauth\.(example\.test|bitrix\.info|bitrix24\.tech)/rest/app\.info$`,
 		httpmock.NewStringResponder(http.StatusUnauthorized, `{"error":"invalid_token","error_description":""}`))
 	before := time.Now()
 	tok, err := app.Exchange(context.Background(), "c0de0123456789")
