@@ -39,6 +39,11 @@ var ErrCursorStalled = errors.New("bitrix24: list cursor does not advance")
 func (c *Client) List(ctx context.Context, method string, params any, opts ...ListOption) iter.Seq2[json.RawMessage, error] {
 	return func(yield func(json.RawMessage, error) bool) {
 		lo := newListOptions(method, opts)
+		pages, err := lo.pagesPerRequest()
+		if err != nil {
+			yield(nil, err)
+			return
+		}
 		base, err := listParams(method, params)
 		if err != nil {
 			yield(nil, err)
@@ -66,6 +71,10 @@ func (c *Client) List(ctx context.Context, method string, params any, opts ...Li
 			if env.Next <= start || len(rows) == 0 {
 				yield(nil, fmt.Errorf("%w: %w", ErrCursorStalled, &UnexpectedResponseError{Method: method, StatusCode: 200,
 					Reason: fmt.Sprintf("paging does not advance (start %d, next %d, %d rows)", start, env.Next, len(rows))}))
+				return
+			}
+			if pages > 1 {
+				c.listPacked(ctx, yield, method, base, lo, pages, env.Next, env.Next-start, env.Total)
 				return
 			}
 			start = env.Next
@@ -101,6 +110,11 @@ func (c *Client) List(ctx context.Context, method string, params any, opts ...Li
 func (c *Client) Scan(ctx context.Context, method string, params any, opts ...ListOption) iter.Seq2[json.RawMessage, error] {
 	return func(yield func(json.RawMessage, error) bool) {
 		lo := newListOptions(method, opts)
+		pages, err := lo.pagesPerRequest()
+		if err != nil {
+			yield(nil, err)
+			return
+		}
 		base, filter, err := scanParams(method, params, lo)
 		if err != nil {
 			yield(nil, err)
@@ -109,6 +123,10 @@ func (c *Client) Scan(ctx context.Context, method string, params any, opts ...Li
 		cursorKey := ">" + lo.filterField
 		if lo.desc {
 			cursorKey = "<" + lo.filterField
+		}
+		if pages > 1 {
+			c.scanPacked(ctx, yield, method, base, filter, lo, pages, cursorKey)
+			return
 		}
 		var last ID
 		for page := 0; ; page++ {
