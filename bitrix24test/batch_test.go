@@ -258,8 +258,8 @@ func TestBatchCursorReferencesPastAShortPage(t *testing.T) {
 		"p2": page + "&filter[>id]=$result[p1][items][49][id]",
 		"p3": page + "&filter[<id]=$result[p2][items][49][id]",
 		"p4": page + "&filter[>id]=$result[p0][items][49][ID]", // a row: intval 1
-		"x1": "x.capture?v=$result[p1][items][49][id]", // the short page's items
-		"x2": "x.capture?v=$result[p0][items][49][ID]", // the 50th row: "ID" is not its key
+		"x1": "x.capture?v=$result[p1][items][49][id]",         // the short page's items
+		"x2": "x.capture?v=$result[p0][items][49][ID]",         // the 50th row: "ID" is not its key
 		"x3": "x.capture?v=$result[nope][items][49][id]",
 		"x4": "x.capture?v=id-$result[p1][items][49][id]",
 	}}))
