@@ -35,7 +35,8 @@ var ErrCursorStalled = errors.New("bitrix24: list cursor does not advance")
 // rows.
 //
 // The server counts the matching rows for every page ("total"), which grows slow on
-// large tables: for exports, use [Client.Scan].
+// large tables: for exports, use [Client.Scan]. [WithPagesPerRequest] sends the
+// offsets after the first page in batches of up to n pages.
 func (c *Client) List(ctx context.Context, method string, params any, opts ...ListOption) iter.Seq2[json.RawMessage, error] {
 	return func(yield func(json.RawMessage, error) bool) {
 		lo := newListOptions(method, opts)
@@ -106,7 +107,9 @@ func (c *Client) List(ctx context.Context, method string, params any, opts ...Li
 // Scan fails with [ErrCursorStalled] instead of looping when a page's IDs are not all
 // beyond the last ID seen, in order: the method ignores the filter or the order. Pages
 // are retried like reads; ctx bounds the whole walk; breaking out of the loop sends no
-// further request.
+// further request. [WithPagesPerRequest] fetches up to 50 pages a request, the cursor
+// chained from page to page inside one batch: for exports larger than the portal's
+// burst.
 func (c *Client) Scan(ctx context.Context, method string, params any, opts ...ListOption) iter.Seq2[json.RawMessage, error] {
 	return func(yield func(json.RawMessage, error) bool) {
 		lo := newListOptions(method, opts)
