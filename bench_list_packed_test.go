@@ -189,19 +189,21 @@ func scanExport(b *testing.B, rows, n int, rowCost time.Duration) scanMetrics {
 
 // boundSeconds is the least wall time in which the portal lets one exporter fetch rows
 // by ID, n pages a request, whatever the client does: the largest of
-//   - the leaky bucket: ⌈P/n⌉ requests, the first 50 at once, then 2 a second, and
-//     the work of the pages the last one needs after it is let in;
-//   - the work itself, P pages one after another (P = rows/50 + 1, the last one short);
+//   - the leaky bucket: ⌈P/n⌉ requests (P = rows/50 + 1 pages, the last one short), the
+//     first 50 at once, then 2 a second, and the work of the rows the last one needs
+//     after it is let in;
+//   - the work itself, one request after another: every row walked once, at rowCost
+//     (the cost model charges a Scan page the rows it returns);
 //   - the operating limit: at most 480 s of a method's work in 600 s, so work W beyond
 //     480 s waits for the oldest minute to leave the window: 600 s per 480 s, plus the
 //     rest (W ≤ 480 s: W).
 func boundSeconds(rows, n int, rowCost time.Duration) float64 {
 	pages := rows/bitrix24.PageSize + 1
-	page := (time.Duration(bitrix24.PageSize) * rowCost).Seconds()
 	requests := (pages + n - 1) / n
-	last := pages - (requests-1)*n // the pages the last request needs
-	rate := max(0, float64(requests-bitrix24test.DefaultBurst)/bitrix24test.DefaultRateLimit) + float64(last)*page
-	work := float64(pages) * page
+	lastRows := rows - (requests-1)*n*bitrix24.PageSize
+	rate := max(0, float64(requests-bitrix24test.DefaultBurst)/bitrix24test.DefaultRateLimit) +
+		(time.Duration(lastRows) * rowCost).Seconds()
+	work := (time.Duration(rows) * rowCost).Seconds()
 	limit := bitrix24test.DefaultOperationTimeLimit.Seconds()
 	op := work
 	for w := work; w > limit; w -= limit {

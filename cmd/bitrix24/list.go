@@ -34,7 +34,7 @@ same, for exports. Pages are retried like reads.
 rate limit counts a batch as one request, so --scan --pages-per-request 50 exports
 2,500 rows a request (10,000 rows in 5 requests instead of 201). Each request then
 runs N times longer on the portal and spends N pages of the method's operating time;
-worth it for exports larger than the portal's burst (about 2,000 rows).
+worth it for exports larger than the portal's burst (about 2,350 rows).
 
 The rows of crm.item.list, tasks.task.list, crm.deal.list and the other known
 families are found by themselves; for other methods whose rows sit under a key of the
