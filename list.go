@@ -46,6 +46,9 @@ func (c *Client) List(ctx context.Context, method string, params any, opts ...Li
 			return
 		}
 		base, err := listParams(method, params)
+		if err == nil && pages > 1 {
+			err = packable(base)
+		}
 		if err != nil {
 			yield(nil, err)
 			return
@@ -119,6 +122,9 @@ func (c *Client) Scan(ctx context.Context, method string, params any, opts ...Li
 			return
 		}
 		base, filter, err := scanParams(method, params, lo)
+		if err == nil && pages > 1 {
+			err = packable(withMember(base, "filter", filter))
+		}
 		if err != nil {
 			yield(nil, err)
 			return

@@ -204,3 +204,20 @@ func TestPackedPagesAreRetriedLikeReads(t *testing.T) {
 	require.Error(t, err)
 	assert.Equal(t, 4, srv.Requests("batch"))
 }
+
+// Params a batch command cannot carry (two keys PHP reads as one) are refused before
+// the first page, which List would otherwise send alone as JSON.
+func TestPackedRefusesParamsABatchCannotCarry(t *testing.T) {
+	t.Parallel()
+	c, srv, _ := crmPortal(t, 100)
+	params := map[string]any{"entityTypeId": 2, "ui.theme": "a", "ui_theme": "b"}
+	for name, seq := range map[string]func(func(json.RawMessage, error) bool){
+		"List": c.List(context.Background(), "crm.item.list", params, bitrix24.WithPagesPerRequest(2)),
+		"Scan": c.Scan(context.Background(), "crm.item.list", params, bitrix24.WithPagesPerRequest(2)),
+	} {
+		for _, err := range seq {
+			require.ErrorIs(t, err, bitrix24.ErrValidation, name)
+		}
+	}
+	assert.Zero(t, srv.Requests("crm.item.list")+srv.Requests("batch"))
+}

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/b24go/bitrix24/internal/phpquery"
 )
 
 // Walks with WithPagesPerRequest(n > 1): up to n pages a request, as the commands of
@@ -165,6 +167,16 @@ func (c *Client) listPacked(ctx context.Context, yield func(json.RawMessage, err
 			}
 		}
 	}
+}
+
+// packable refuses, before anything is sent, params that a batch command cannot carry
+// (keys PHP would read back otherwise): the pages after the first travel as batch
+// commands.
+func packable(params map[string]json.RawMessage) error {
+	if _, err := phpquery.Encode(params); err != nil {
+		return invalid("params", "cannot travel in a batch command (WithPagesPerRequest): "+err.Error())
+	}
+	return nil
 }
 
 // packedResult is the result of page key, or its error.
