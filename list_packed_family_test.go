@@ -299,3 +299,35 @@ func TestPackedListFollowsTheServersPageSize(t *testing.T) {
 	require.Len(t, queries, 3)
 	assert.Equal(t, []string{"120", "150", "180"}, []string{queries[0].Get("start"), queries[1].Get("start"), queries[2].Get("start")})
 }
+
+// A page whose "next" is not the offset the following command asked for (rows went
+// away under the walk): the rest of the batch is dropped and the walk follows "next".
+func TestPackedListFollowsNextWhenItMoves(t *testing.T) {
+	t.Parallel()
+	c, srv, rec := crmPortal(t, 0)
+	ids := gappedIDs(300)
+	srv.Handle("vendor.moving.list", func(_ context.Context, r bitrix24test.Request) (any, error) {
+		size := 50
+		if r.Start == 100 {
+			size = 40 // this page ends early: the server's next is 140, not 150
+		}
+		page := ids[min(r.Start, len(ids)):min(r.Start+size, len(ids))]
+		rows := make([]map[string]any, len(page))
+		for i, id := range page {
+			rows[i] = map[string]any{"ID": id}
+		}
+		p := bitrix24test.Page{Items: rows, Total: len(ids)}
+		if r.Start+len(page) < len(ids) {
+			p.Next = r.Start + len(page)
+		}
+		return p, nil
+	})
+	got, err := rowIDs(t, c.List(context.Background(), "vendor.moving.list", nil, bitrix24.WithPagesPerRequest(4)))
+	require.NoError(t, err)
+	assert.Equal(t, ids, got)
+	bodies := rec.all()
+	require.Len(t, bodies, 3)
+	_, _, queries := batchCommands(t, bodies[2])
+	require.NotEmpty(t, queries)
+	assert.Equal(t, "140", queries[0].Get("start"))
+}
