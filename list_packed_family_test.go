@@ -331,3 +331,27 @@ func TestPackedListFollowsNextWhenItMoves(t *testing.T) {
 	require.NotEmpty(t, queries)
 	assert.Equal(t, "140", queries[0].Get("start"))
 }
+
+// A "next" that does not advance inside a packed batch fails with ErrCursorStalled
+// after the rows before it, instead of looping.
+func TestPackedListStallsWhenNextDoesNotAdvance(t *testing.T) {
+	t.Parallel()
+	c, srv, _ := crmPortal(t, 0)
+	ids := gappedIDs(300)
+	srv.Handle("vendor.stuck.list", func(_ context.Context, r bitrix24test.Request) (any, error) {
+		page := ids[min(r.Start, len(ids)):min(r.Start+50, len(ids))]
+		rows := make([]map[string]any, len(page))
+		for i, id := range page {
+			rows[i] = map[string]any{"ID": id}
+		}
+		next := r.Start + 50
+		if r.Start == 100 {
+			next = 50 // back to an earlier page
+		}
+		return bitrix24test.Page{Items: rows, Total: len(ids), Next: next}, nil
+	})
+	got, err := rowIDs(t, c.List(context.Background(), "vendor.stuck.list", nil, bitrix24.WithPagesPerRequest(4)))
+	require.ErrorIs(t, err, bitrix24.ErrCursorStalled)
+	assert.Equal(t, ids[:150], got)
+	assert.Equal(t, 1, srv.Requests("batch"))
+}
