@@ -74,7 +74,8 @@ func (c *Client) Batch(ctx context.Context, halt bool, cmds ...BatchCommand) (*B
 	}
 	for start := 0; start < len(cmds); start += MaxBatchCommands {
 		end := min(start+MaxBatchCommands, len(cmds))
-		ans, err := c.send(ctx, "batch", batchBody(halt, cmds[start:end], encoded[start:end]), false)
+		// Only the packed pages of List and Scan (all reads) may be sent again.
+		ans, err := c.send(ctx, "batch", batchBody(halt, cmds[start:end], encoded[start:end]), batchOfReads(ctx))
 		if err != nil {
 			return res, err
 		}

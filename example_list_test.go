@@ -69,3 +69,26 @@ func ExampleClient_List() {
 	fmt.Println(titles, "in", srv.Requests("crm.item.list"), "request")
 	// Output: [Item #120 Item #119 Item #118] in 1 request
 }
+
+// Export a large table at the portal's limit: 50 pages (2,500 rows) in one batch
+// request, the ID cursor chained from page to page on the server.
+func ExampleWithPagesPerRequest() {
+	srv := bitrix24test.NewServer(bitrix24test.WithScope("crm"))
+	defer srv.Close()
+	srv.SeedCRMItems(2, 10_000)
+	client, err := bitrix24.NewOAuthClient(srv.OAuthConfig(), bitrix24.WithHTTPClient(srv.Client()))
+	if err != nil {
+		log.Fatal(err)
+	}
+
+	params := map[string]any{"entityTypeId": 2, "select": []string{"id", "title"}}
+	n := 0
+	for _, err := range client.Scan(context.Background(), "crm.item.list", params, bitrix24.WithPagesPerRequest(50)) {
+		if err != nil {
+			log.Fatal(err)
+		}
+		n++
+	}
+	fmt.Println(n, "rows in", srv.Requests("batch"), "requests")
+	// Output: 10000 rows in 5 requests
+}

@@ -35,11 +35,20 @@ var ErrCursorStalled = errors.New("bitrix24: list cursor does not advance")
 // rows.
 //
 // The server counts the matching rows for every page ("total"), which grows slow on
-// large tables: for exports, use [Client.Scan].
+// large tables: for exports, use [Client.Scan]. [WithPagesPerRequest] sends the
+// offsets after the first page in batches of up to n pages.
 func (c *Client) List(ctx context.Context, method string, params any, opts ...ListOption) iter.Seq2[json.RawMessage, error] {
 	return func(yield func(json.RawMessage, error) bool) {
 		lo := newListOptions(method, opts)
+		pages, err := lo.pagesPerRequest()
+		if err != nil {
+			yield(nil, err)
+			return
+		}
 		base, err := listParams(method, params)
+		if err == nil && pages > 1 {
+			err = packable(base)
+		}
 		if err != nil {
 			yield(nil, err)
 			return
@@ -66,6 +75,10 @@ func (c *Client) List(ctx context.Context, method string, params any, opts ...Li
 			if env.Next <= start || len(rows) == 0 {
 				yield(nil, fmt.Errorf("%w: %w", ErrCursorStalled, &UnexpectedResponseError{Method: method, StatusCode: 200,
 					Reason: fmt.Sprintf("paging does not advance (start %d, next %d, %d rows)", start, env.Next, len(rows))}))
+				return
+			}
+			if pages > 1 {
+				c.listPacked(ctx, yield, method, base, lo, pages, env.Next, env.Next-start, env.Total)
 				return
 			}
 			start = env.Next
@@ -97,11 +110,21 @@ func (c *Client) List(ctx context.Context, method string, params any, opts ...Li
 // Scan fails with [ErrCursorStalled] instead of looping when a page's IDs are not all
 // beyond the last ID seen, in order: the method ignores the filter or the order. Pages
 // are retried like reads; ctx bounds the whole walk; breaking out of the loop sends no
-// further request.
+// further request. [WithPagesPerRequest] fetches up to 50 pages a request, the cursor
+// chained from page to page inside one batch: for exports larger than the portal's
+// burst.
 func (c *Client) Scan(ctx context.Context, method string, params any, opts ...ListOption) iter.Seq2[json.RawMessage, error] {
 	return func(yield func(json.RawMessage, error) bool) {
 		lo := newListOptions(method, opts)
+		pages, err := lo.pagesPerRequest()
+		if err != nil {
+			yield(nil, err)
+			return
+		}
 		base, filter, err := scanParams(method, params, lo)
+		if err == nil && pages > 1 {
+			err = packable(withMember(base, "filter", filter))
+		}
 		if err != nil {
 			yield(nil, err)
 			return
@@ -109,6 +132,10 @@ func (c *Client) Scan(ctx context.Context, method string, params any, opts ...Li
 		cursorKey := ">" + lo.filterField
 		if lo.desc {
 			cursorKey = "<" + lo.filterField
+		}
+		if pages > 1 {
+			c.scanPacked(ctx, yield, method, base, filter, lo, pages, cursorKey)
+			return
 		}
 		var last ID
 		for page := 0; ; page++ {

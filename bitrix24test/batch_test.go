@@ -1,6 +1,9 @@
 package bitrix24test
 
 import (
+	"bytes"
+	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -232,4 +235,70 @@ func TestBatchTopLevelKeysCaseInsensitive(t *testing.T) {
 	r := callJSON(t, s, "batch", nil)
 	batchResult(t, r)
 	assert.True(t, strings.Contains(string(r.raw), `"result":{"result":[],"result_error":[],"result_total":[],"result_next":[],"result_time":[]}`), "%s", r.raw)
+}
+
+// TestBatchCursorReferencesPastAShortPage: the chained cursor of an export
+// ("filter[>id]=$result[p0][items][49][id]", reference §8.2) past a short page. The
+// missing step [49] stops the walk at the deepest value found, the short page's items,
+// which the next command receives whole as its filter value; crm.item.list reads that
+// array bound as PHP's intval of an array (1) and answers rows from the start.
+func TestBatchCursorReferencesPastAShortPage(t *testing.T) {
+	t.Parallel()
+	s := newSrv(t, WithScope("crm,user"))
+	s.SeedCRMItems(2, 60)
+	var got []any
+	s.Handle("x.capture", func(_ context.Context, r Request) (any, error) {
+		got = append(got, r.Params["v"])
+		return true, nil
+	})
+	page := "crm.item.list?entityTypeId=2&select[0]=id&order[id]=ASC&start=-1"
+	res := batchResult(t, callJSON(t, s, "batch", map[string]any{"halt": 1, "cmd": map[string]any{
+		"p0": page,
+		"p1": page + "&filter[>id]=$result[p0][items][49][id]",
+		"p2": page + "&filter[>id]=$result[p1][items][49][id]",
+		"p3": page + "&filter[<id]=$result[p2][items][49][id]",
+		"p4": page + "&filter[>id]=$result[p0][items][49][ID]", // a row: intval 1
+		"x1": "x.capture?v=$result[p1][items][49][id]",         // the short page's items
+		"x2": "x.capture?v=$result[p0][items][49][ID]",         // the 50th row: "ID" is not its key
+		"x3": "x.capture?v=$result[nope][items][49][id]",
+		"x4": "x.capture?v=id-$result[p1][items][49][id]",
+	}}))
+	ids := func(key string) []float64 {
+		var out []float64
+		for _, it := range res["result"].(map[string]any)[key].(map[string]any)["items"].([]any) {
+			out = append(out, it.(map[string]any)["id"].(float64))
+		}
+		return out
+	}
+	require.Len(t, ids("p0"), 50)
+	assert.Equal(t, []float64{51, 52, 53, 54, 55, 56, 57, 58, 59, 60}, ids("p1"))
+	require.Len(t, ids("p2"), 50, "garbage: rows from the start of the table")
+	assert.Equal(t, float64(2), ids("p2")[0])
+	assert.Equal(t, []float64{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40, 41, 42, 43, 44, 45, 46, 47, 48, 49, 50},
+		ids("p3"), "p2 was full: its row 49 (id 51) is a real cursor again")
+	assert.Equal(t, float64(2), ids("p4")[0], "a row substituted whole is an array: intval 1")
+
+	require.Len(t, got, 4)
+	items, ok := got[0].([]any)
+	require.True(t, ok, "%T", got[0])
+	require.Len(t, items, 10)
+	assert.Equal(t, map[string]any{"id": json.Number("51")}, normalise(t, items[0]))
+	assert.Equal(t, map[string]any{"id": json.Number("50")}, normalise(t, got[1]), "the deepest value: row 49 itself")
+	section, ok := got[2].(map[string]any)
+	require.True(t, ok, "a missing command: the whole result section, %T", got[2])
+	assert.Contains(t, section, "p0")
+	assert.Contains(t, section, "p2")
+	assert.Equal(t, "id-$result[p1][items][49][id]", got[3], "embedded, an array leaves the text")
+}
+
+// normalise re-decodes v with numbers as json.Number.
+func normalise(t *testing.T, v any) any {
+	t.Helper()
+	data, err := json.Marshal(v)
+	require.NoError(t, err)
+	d := json.NewDecoder(bytes.NewReader(data))
+	d.UseNumber()
+	var out any
+	require.NoError(t, d.Decode(&out))
+	return out
 }

@@ -71,6 +71,11 @@ func phpIntval(v any) int {
 			return 1
 		}
 		return 0
+	case *omap: // an array a batch reference substituted (a row, a result section)
+		if len(x.vals) > 0 {
+			return 1
+		}
+		return 0
 	}
 	return 0
 }

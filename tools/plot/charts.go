@@ -213,3 +213,38 @@ func listsChart(r results) (*plot.Plot, error) {
 	p.Y.Max *= 1.15 // room for the legend
 	return p, nil
 }
+
+// packedChart: wall time (fake clock) of an export through Scan with
+// WithPagesPerRequest(n) against the number of rows, on the standard plan's limits,
+// for a heavy page (0.25 s of database time: the operating limit binds) and for the
+// fake's default page (50 µs: only the request rate binds) (BenchmarkScanPacked).
+func packedChart(r results) (*plot.Plot, error) {
+	rows, err := r.sizes("ScanPacked/cost=heavy/rows=", "/n=1")
+	if err != nil {
+		return nil, err
+	}
+	p := newPlot("Scan export, standard plan (2/s, burst 50, 480 s per 10 min)",
+		"rows exported", "wall time, s (fake clock)")
+	logLog(p)
+	ns := []series{{"1", "n = 1", colorRaw}, {"10", "n = 10", colorThird}, {"50", "n = 50", colorSDK}}
+	for _, cost := range []struct {
+		name, label string
+		dashed      bool
+	}{{"heavy", "heavy page (0.25 s)", false}, {"cheap", "cheap page (50 µs)", true}} {
+		for _, n := range ns {
+			xys, err := r.line(rows, "wall-s", func(x int) string {
+				return fmt.Sprintf("ScanPacked/cost=%s/rows=%d/n=%s", cost.name, x, n.name)
+			}, identity)
+			if err != nil {
+				return nil, err
+			}
+			if err := addLine(p, n.label+", "+cost.label, xys, n.color, cost.dashed); err != nil {
+				return nil, err
+			}
+		}
+	}
+	p.X.Tick.Marker = ticksAt(rows)
+	padLog(&p.X)
+	p.Y.Max *= 100 // room for the legend
+	return p, nil
+}

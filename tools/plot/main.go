@@ -3,7 +3,7 @@
 // does not list gonum:
 //
 //	go run ./tools/plot -out docs docs/bench/bench.txt docs/bench/ratelimited.txt \
-//		docs/bench/autobatch.txt docs/bench/lists.txt
+//		docs/bench/autobatch.txt docs/bench/lists.txt docs/bench/packed.txt
 //
 // (from the repository root, whose go.work includes this module). It reads every
 // benchmark line of the inputs, takes the median of each metric per benchmark, and
@@ -17,7 +17,9 @@
 //   - autobatch.png: wall time, requests and 503s of n concurrent calls with and
 //     without WithAutoBatch (BenchmarkAutoBatch);
 //   - lists.png: modelled database time of one page against its offset, List and Scan
-//     (BenchmarkListPage).
+//     (BenchmarkListPage);
+//   - packed.png: wall time (fake clock) of a Scan export against its rows, one, 10
+//     and 50 pages a request, heavy and cheap pages (BenchmarkScanPacked).
 //
 // A plot whose benchmark is missing from the inputs is skipped with a note on stderr.
 package main
@@ -56,6 +58,7 @@ var charts = []struct {
 	{"payload.png", payloadChart},
 	{"autobatch.png", autoBatchChart},
 	{"lists.png", listsChart},
+	{"packed.png", packedChart},
 }
 
 // run reads the benchmark outputs and writes the charts they have data for into dir.
