@@ -104,7 +104,7 @@ func runSoakChild(spec soakSpec) (*soakReport, error) {
 	},
 		bitrix24.WithHTTPClient(hc), bitrix24.WithAllowHTTP(),
 		bitrix24.WithLimiter(bitrix24redis.NewLimiter(rdb, "soak:rate", spec.Rate, spec.Burst)),
-		bitrix24.WithAutoBatch(5*time.Millisecond),
+		bitrix24.WithAutoBatch(25*time.Millisecond),
 		bitrix24.WithRetry(6, 20*time.Millisecond, 500*time.Millisecond),
 		bitrix24.WithTimeout(750*time.Millisecond),
 		bitrix24.WithLogger(slog.New(slog.NewJSONHandler(logFile, &slog.HandlerOptions{Level: slog.LevelDebug}))),
