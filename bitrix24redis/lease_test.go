@@ -7,6 +7,7 @@ package bitrix24redis_test
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"testing"
 	"time"
@@ -235,4 +236,22 @@ func TestLeaseHeld(t *testing.T) {
 	require.ErrorIs(t, held(ctx), bitrix24.ErrLeaseLost)
 	require.NoError(t, rdb.Del(ctx, s.LockKeyName(key)).Err())
 	require.ErrorIs(t, held(ctx), bitrix24.ErrLeaseLost)
+}
+
+// A lease whose renewals fail for a whole lease (Redis unreachable: a partition, a
+// failover) is lost, whatever Redis will say once it is back.
+func TestLeaseLostWhenRenewalsFail(t *testing.T) {
+	r := startRedis(t)
+	s := bitrix24redis.NewTokenStore(r.client(t), "b24:").WithLockLease(300 * time.Millisecond)
+	ctx := context.Background()
+	held, unlock, err := s.LeaseToken(ctx, bitrix24.TokenKey{MemberID: memberID})
+	require.NoError(t, err)
+	defer unlock()
+	require.NoError(t, held(ctx))
+	r.Kill()
+	require.Eventually(t, func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		defer cancel()
+		return errors.Is(held(ctx), bitrix24.ErrLeaseLost)
+	}, 10*time.Second, 20*time.Millisecond)
 }
