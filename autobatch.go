@@ -3,8 +3,10 @@ package bitrix24
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -79,12 +81,19 @@ type heldCall struct {
 	// commandFailed: err is the command's own entry in result_error, not a failure of
 	// the batch request.
 	commandFailed bool
+	// alone: the batch's answer was too large to read; the caller sends its call alone.
+	alone bool
+	// panicked holds what the batcher's goroutine panicked with; the caller re-panics.
+	panicked any
 }
 
 // try sends the call through an automatic batch when it qualifies, and reports whether
 // it did; when ok is false nothing was sent and the caller sends the call itself.
 func (b *autoBatcher) try(ctx context.Context, method string, body []byte, idempotent bool) (ans answer, ok bool, err error) {
-	if !idempotent || !batchableMethod(method) {
+	if !idempotent || !batchableMethod(method) || ctx.Value(callbackKey{}) != nil {
+		// A call made from OnTokenRefresh must use the new pair at once: in a batch,
+		// sent on the batcher's own context, it would wait for the refresh that waits
+		// for it.
 		return answer{}, false, nil
 	}
 	command, ok := batchCommand(method, body)
@@ -105,6 +114,15 @@ func (b *autoBatcher) try(ctx context.Context, method string, body []byte, idemp
 			b.leave(h)
 			return answer{}, true, fmt.Errorf("bitrix24: %s: %w while held for an automatic batch", method, ctx.Err())
 		}
+	}
+	if h.panicked != nil {
+		panic(h.panicked) // in the caller's goroutine, where it can be recovered
+	}
+	if h.alone {
+		// The batch's answer exceeded what its calls may answer together: each call is
+		// sent alone and gets the answer, or the size error, it would have had.
+		ans, err := b.c.send(ctx, method, body, true)
+		return ans, true, err
 	}
 	if h.commandFailed && retryable(ctx, h.err, true) && b.c.opts.maxRetries > 0 {
 		// The command itself failed in a way a direct call would retry (e.g. an
@@ -205,9 +223,25 @@ func (b *autoBatcher) leave(h *heldCall) {
 	}
 }
 
-// run sends a sealed batch and hands each caller its outcome.
+// run sends a sealed batch and hands each caller its outcome. A panic (in a Limiter,
+// a RoundTripper, a log handler) is handed to every caller, who re-panics with it in its
+// own goroutine: on the batcher's goroutine nobody could recover it.
 func (b *autoBatcher) run(ctx context.Context, ab *autoBatch, reason string) {
 	defer ab.cancel()
+	delivered := false
+	defer func() {
+		if delivered {
+			return
+		}
+		r := recover()
+		if r == nil {
+			r = errors.New("bitrix24: the automatic batch ended without an answer")
+		}
+		for _, h := range ab.calls {
+			h.panicked = r
+			close(h.done)
+		}
+	}()
 	b.calls.Add(uint64(len(ab.calls)))
 	b.batches.Add(1)
 	if b.c.log.Enabled(ctx, slog.LevelDebug) {
@@ -216,16 +250,34 @@ func (b *autoBatcher) run(ctx context.Context, ab *autoBatch, reason string) {
 			slog.Duration("wait", time.Since(ab.started)),
 			slog.String("trigger", reason))
 	}
+	// Each call may answer up to the response limit, as alone: the batch's answer is
+	// bounded by the limit times its commands, never by the limit of one call.
+	ctx = withBodyLimit(ctx, batchBodyLimit(b.c.opts.maxResponseSize, len(ab.calls)))
 	ans, err := b.send(ctx, autoBatchBody(ab.calls))
 	if err == nil {
 		err = b.deliver(ans, ab.calls)
 	}
+	tooLarge := answerTooLarge(err)
+	delivered = true
 	for _, h := range ab.calls {
-		if err != nil {
+		switch {
+		case tooLarge && len(ab.calls) > 1:
+			h.alone = true
+		case err != nil:
 			h.err = fmt.Errorf("bitrix24: %s: sent in an automatic batch: %w", h.method, err)
 		}
 		close(h.done)
 	}
+}
+
+// batchBodyLimit is what n calls may answer together: limit each, plus room for the
+// batch's own envelope; it saturates instead of overflowing.
+func batchBodyLimit(limit int64, n int) int64 {
+	const envelopeRoom = 64 << 10
+	if limit > (math.MaxInt64-envelopeRoom)/int64(n) {
+		return math.MaxInt64 - 1
+	}
+	return limit*int64(n) + envelopeRoom
 }
 
 // deliver gives each call the answer a direct call would have had: its result with its
@@ -254,6 +306,11 @@ func (b *autoBatcher) deliver(ans answer, calls []*heldCall) error {
 		result, ok := results[key]
 		if !ok {
 			h.err = &UnexpectedResponseError{Method: h.method, StatusCode: ans.status, Reason: "the automatic batch's answer holds nothing for this call"}
+			continue
+		}
+		if limit := b.c.opts.maxResponseSize; int64(len(result)) > limit {
+			// Alone, this answer would not have been read either.
+			h.err = tooLargeAnswer(b.c.secrets, h.method, ans.status, limit)
 			continue
 		}
 		env := &envelope.Envelope{Result: result, Time: envelope.DecodeTime(times[key])}

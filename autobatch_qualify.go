@@ -59,7 +59,9 @@ func batchCommand(method string, body []byte) (string, bool) {
 		}
 	}
 	query, err := phpquery.EncodeValues(params)
-	if err != nil {
+	if err != nil || queryPairs(query) > maxInputVars {
+		// Beyond max_input_vars the server's parse_str drops the rest of the query;
+		// a JSON body has no such cap.
 		return "", false
 	}
 	// The proof: what PHP parses back is the tree that was sent.
@@ -67,6 +69,19 @@ func batchCommand(method string, body []byte) (string, bool) {
 		return "", false
 	}
 	return method + "?" + query, true
+}
+
+// maxInputVars is PHP's max_input_vars (1000 by default; a portal's own setting is not
+// documented). The server reads each batch command's query with parse_str, which
+// honours it: pairs beyond it are silently dropped (reference §13.9).
+const maxInputVars = 1000
+
+// queryPairs counts the name=value pairs of an encoded query.
+func queryPairs(query string) int {
+	if query == "" {
+		return 0
+	}
+	return strings.Count(query, "&") + 1
 }
 
 // stringTree reports whether v holds only strings, in non-empty maps and lists, and

@@ -19,7 +19,14 @@ type BatchCommand struct {
 	Key    string // unique within the call; results and errors are keyed by it
 	Method string // e.g. "user.option.set"
 	// Params is encoded into the command's query string in PHP bracket syntax. It must
-	// encode to a JSON object (a map or struct), or be nil. A value may be a reference
+	// encode to a JSON object (a map or struct), or be nil. A query string carries only
+	// strings: numbers are sent as their JSON text and booleans as "1" and "0", which is
+	// how the server reads them for most methods. Batch refuses (ErrValidation) what the
+	// query would lose or change: nil values and empty maps or lists in any command,
+	// anything but strings in user.option.set and app.option.set commands (which store
+	// values as received; see [UserOptionService.SetCommand]), and more than 1000 pairs
+	// in one command (PHP's max_input_vars, past which the server drops the rest). A
+	// value may be a reference
 	// to an earlier command's result, "$result[key][field]", which the server
 	// substitutes; references resolve only within the same chunk of 50 commands, and
 	// Batch refuses one to a command of an earlier chunk or to a later command.
@@ -117,6 +124,9 @@ func encodeBatch(cmds []BatchCommand) ([]string, error) {
 		query, err := phpquery.Encode(cmd.Params)
 		if err != nil {
 			return nil, invalid(field+".Params", err.Error())
+		}
+		if err := checkBatchParams(field+".Params", cmd.Method, cmd.Params, query); err != nil {
+			return nil, err
 		}
 		out[i] = cmd.Method
 		if query != "" {

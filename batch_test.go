@@ -160,7 +160,9 @@ func TestBatchBodyIsOrderedAndEncoded(t *testing.T) {
 	t.Parallel()
 	c, srv := newPortal(t, nil)
 	_, err := c.Batch(context.Background(), true,
-		bitrix24.BatchCommand{Key: "b", Method: "app.option.set", Params: map[string]any{"options": map[string]any{"list": []any{1, true, "x y"}, "n": 1.5}}},
+		// Numbers and booleans are sent as the server reads them (app.option.set would
+		// store them as strings, so Batch refuses them there: see TestBatchRefusesWhatAQueryLoses).
+		bitrix24.BatchCommand{Key: "b", Method: "userfieldtype.list", Params: map[string]any{"options": map[string]any{"list": []any{1, true, "x y"}, "n": 1.5}}},
 		bitrix24.BatchCommand{Key: "a", Method: "server.time"},
 	)
 	require.NoError(t, err)
@@ -176,7 +178,7 @@ func TestBatchBodyIsOrderedAndEncoded(t *testing.T) {
 	assert.Equal(t, 1, sent.Halt)
 	assert.Equal(t, "server.time", sent.Cmd["a"])
 	method, query, _ := strings.Cut(sent.Cmd["b"], "?")
-	assert.Equal(t, "app.option.set", method)
+	assert.Equal(t, "userfieldtype.list", method)
 	values, err := url.ParseQuery(query)
 	require.NoError(t, err)
 	assert.Equal(t, url.Values{"options[list][0]": {"1"}, "options[list][1]": {"1"}, "options[list][2]": {"x y"}, "options[n]": {"1.5"}}, values)

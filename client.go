@@ -219,7 +219,7 @@ func (c *Client) attempt(ctx context.Context, method string, body []byte, idempo
 		return answer{}, err
 	}
 	defer httpAns.release()
-	env, err := decodeAnswer(c.secrets, method, httpAns, c.opts.maxResponseSize)
+	env, err := decodeAnswer(c.secrets, method, httpAns, bodyLimit(ctx, c.opts.maxResponseSize))
 	c.logAttempt(ctx, method, httpAns.status, start, err)
 	return answer{env: env, status: httpAns.status}, err
 }

@@ -142,7 +142,7 @@ func decodeResult(method string, raw json.RawMessage, dst any) error {
 func decodeAnswer(secrets *redact.Secrets, method string, ans *httpAnswer, maxBody int64) (*envelope.Envelope, error) {
 	status := ans.status
 	if int64(len(ans.body)) > maxBody {
-		return nil, unexpectedAnswer(secrets, method, status, fmt.Sprintf("body exceeds %d bytes", maxBody), nil)
+		return nil, tooLargeAnswer(secrets, method, status, maxBody)
 	}
 	if status >= 300 && status < 400 {
 		return nil, unexpectedAnswer(secrets, method, status, "redirect not followed (another host, or the portal moved)", nil)

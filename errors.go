@@ -253,6 +253,8 @@ type UnexpectedResponseError struct {
 	Reason     string // e.g. "body is not JSON", "body exceeds 33554432 bytes"
 	// Snippet is the start of the body (at most 256 bytes), with secrets redacted.
 	Snippet string
+
+	tooLarge bool // the body exceeded the response limit: the same answer would come again
 }
 
 // Error describes the answer; the snippet is redacted and quoted.

@@ -28,6 +28,9 @@ func retryable(ctx context.Context, err error, idempotent bool) bool {
 		}
 		return false
 	}
+	if answerTooLarge(err) {
+		return false // the same answer would come again
+	}
 	if errors.Is(err, ErrUnexpectedResponse) {
 		return idempotent // an HTML 502, a truncated 200: the call may or may not have run
 	}

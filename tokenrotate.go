@@ -36,13 +36,11 @@ func (o *tokenSource) refused(ctx context.Context, used Token, err error) error 
 }
 
 // rotatedElsewhere looks in the store for a pair newer than used. A store without a lock
-// lets two clients refresh at once: the loser's invalid_grant can arrive before the
-// winner has saved its pair, so the store is read again for a short while.
+// lets two clients refresh at once, and so does a locked one whose lease its holder lost
+// (a failover, a partition, a paused process): the loser's invalid_grant can arrive
+// before the winner has saved its pair, so the store is read again for a short while.
 func (o *tokenSource) rotatedElsewhere(ctx context.Context, used Token) (Token, bool) {
-	tries := 1
-	if _, locked := o.cfg.store.(TokenLocker); !locked {
-		tries = int(rotationGrace / rotationPoll)
-	}
+	tries := int(rotationGrace / rotationPoll)
 	for i := range tries {
 		if stored, err := o.cfg.store.Load(ctx, o.cfg.key); err == nil && stored.RefreshToken != used.RefreshToken {
 			return stored, true
@@ -54,7 +52,7 @@ func (o *tokenSource) rotatedElsewhere(ctx context.Context, used Token) (Token, 
 	return Token{}, false
 }
 
-// rotationGrace and rotationPoll bound how long a client of a store without a lock waits
+// rotationGrace and rotationPoll bound how long a client refused with invalid_grant waits
 // for the pair of the client that won a refresh race.
 const (
 	rotationGrace = 2 * time.Second
@@ -64,19 +62,25 @@ const (
 // publish saves the new pair, shows it to OnTokenRefresh, then makes it current. The old
 // refresh token is spent, so the pair is kept even when saving or the callback fails;
 // a failed save is tried again before the next call.
-func (o *tokenSource) publish(ctx context.Context, tok Token) error {
+// With a store that swaps (compare-and-set against read, the pair it replaces), a newer
+// pair found there instead is adopted and the new one dropped.
+func (o *tokenSource) publish(ctx context.Context, read, tok Token) error {
 	o.cfg.secrets.Add(tok.AccessToken, tok.RefreshToken)
 	var saveErr, cbErr error
 	if o.cfg.store != nil {
-		if err := o.cfg.store.Save(ctx, o.cfg.key, tok); err != nil {
+		use, err := o.save(ctx, read, tok)
+		if err != nil {
 			saveErr = fmt.Errorf("bitrix24: saving the refreshed token pair under %v (kept in memory; saving again on the next call): %w", o.cfg.key, err)
+		} else if use.RefreshToken != tok.RefreshToken || use.AccessToken != tok.AccessToken {
+			o.adopt(use) // a newer pair was saved meanwhile: it wins
+			return nil
 		}
 	}
 	if o.cfg.onRefresh != nil {
 		cbErr = o.callback(ctx, tok)
 	}
 	o.mu.Lock()
-	o.tok, o.loaded, o.unsaved = tok, true, saveErr != nil
+	o.tok, o.loaded, o.unsaved, o.replaces = tok, true, saveErr != nil, read
 	o.lastRefresh, o.notBefore = time.Now(), time.Time{}
 	o.pending = Token{}
 	o.dead = nil

@@ -42,6 +42,7 @@ type tokenSource struct {
 	tok         Token
 	loaded      bool      // tok holds the pair (from the config or the store)
 	unsaved     bool      // tok is newer than the store's pair: save it before anything else
+	replaces    Token     // while unsaved: the stored pair tok replaces (compare-and-set)
 	lastRefresh time.Time // when this source last obtained a new pair
 	notBefore   time.Time // no proactive refresh before this, after one failed
 	inflight    *refreshCall
@@ -213,10 +214,15 @@ func (o *tokenSource) perform(ctx context.Context, call *refreshCall) (err error
 		return o.load(ctx)
 	case opSave:
 		o.mu.Lock()
-		tok := o.tok
+		tok, read := o.tok, o.replaces
 		o.mu.Unlock()
-		if err := o.cfg.store.Save(ctx, o.cfg.key, tok); err != nil {
+		use, err := o.save(ctx, read, tok)
+		if err != nil {
 			return fmt.Errorf("bitrix24: saving the token pair under %v: %w", o.cfg.key, err)
+		}
+		if use != tok {
+			o.adopt(use) // a newer pair was saved meanwhile: it wins
+			return nil
 		}
 		o.mu.Lock()
 		o.unsaved = o.tok.AccessToken != tok.AccessToken
@@ -256,33 +262,46 @@ func (o *tokenSource) adopt(t Token) {
 
 // refresh obtains a new pair, under the store's lock when it has one. With a store, the
 // pair is re-read first: another client or process may have refreshed it already, and a
-// second refresh would spend a token that is no longer the current one.
+// second refresh would spend a token that is no longer the current one. A lease lost
+// before the refresh token is spent means locking and re-reading again.
 func (o *tokenSource) refresh(ctx context.Context, call *refreshCall) error {
-	if locker, ok := o.cfg.store.(TokenLocker); ok {
-		unlock, err := locker.LockToken(ctx, o.cfg.key)
+	for attempt := 0; ; attempt++ {
+		l, err := o.lock(ctx)
 		if err != nil {
-			return fmt.Errorf("bitrix24: locking the token pair under %v: %w", o.cfg.key, err)
+			return err
 		}
-		defer unlock()
+		again, err := o.refreshLocked(ctx, call, l)
+		l.unlock()
+		if !again || attempt >= 2 {
+			return err
+		}
 	}
+}
+
+// refreshLocked is one try of refresh, holding l; again: the lease was lost before the
+// refresh token was spent, so nothing happened and the caller may lock again.
+func (o *tokenSource) refreshLocked(ctx context.Context, call *refreshCall, l lease) (again bool, err error) {
 	o.mu.Lock()
 	current := o.tok
 	o.mu.Unlock()
+	var read Token // the stored pair the new one replaces (zero: none stored)
 	if o.cfg.store != nil {
 		stored, err := o.cfg.store.Load(ctx, o.cfg.key)
 		switch {
 		case err == nil && stored.AccessToken != "" && stored.AccessToken != call.stale &&
 			!(call.op == opProactive && nearExpiry(stored)):
 			o.adopt(stored) // someone else refreshed
-			return nil
+			return false, nil
 		case err == nil && stored.RefreshToken != "":
-			current = stored
-		case err != nil && !errors.Is(err, ErrTokenNotFound):
-			return fmt.Errorf("bitrix24: loading the token pair under %v: %w", o.cfg.key, err)
+			current, read = stored, stored
+		case err == nil:
+			read = stored
+		case !errors.Is(err, ErrTokenNotFound):
+			return false, fmt.Errorf("bitrix24: loading the token pair under %v: %w", o.cfg.key, err)
 		}
 	}
 	if current.RefreshToken == "" {
-		return fmt.Errorf("bitrix24: the access token expired and the pair has no refresh token: %w", ErrExpiredToken)
+		return false, fmt.Errorf("bitrix24: the access token expired and the pair has no refresh token: %w", ErrExpiredToken)
 	}
 	o.mu.Lock()
 	dead := o.dead
@@ -291,14 +310,19 @@ func (o *tokenSource) refresh(ctx context.Context, call *refreshCall) error {
 	}
 	o.mu.Unlock()
 	if dead != nil {
-		return dead
+		return false, dead
+	}
+	if l.lost(ctx) {
+		// Another holder may be refreshing this very pair: spend nothing.
+		return true, fmt.Errorf("bitrix24: refreshing the token pair under %v: %w", o.cfg.key, ErrLeaseLost)
 	}
 	tok, err := o.cfg.endpoint.refresh(ctx, current.RefreshToken)
 	if err != nil && tok.RefreshToken == "" {
-		return o.refused(ctx, current, err)
+		return false, o.refused(ctx, current, err)
 	}
 	fillFrom(&tok, current)
-	// A pair with a bad expiry is kept (the old refresh token is spent), and the error
-	// reported.
-	return errors.Join(o.publish(ctx, tok), err)
+	// The refresh token is spent: the new pair is saved whether or not the lease is still
+	// held, compare-and-set against read, so that a newer pair saved meanwhile wins. A pair
+	// with a bad expiry is kept too, and the error reported.
+	return false, errors.Join(o.publish(ctx, read, tok), err)
 }

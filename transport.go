@@ -121,7 +121,7 @@ func (t *transport) post(ctx context.Context, target string, contentType []strin
 	if resp.RawResponse != nil {
 		size = resp.RawResponse.ContentLength
 	}
-	ans.body, err = readBody(raw, t.maxBody+1, size, *ans.buf)
+	ans.body, err = readBody(raw, bodyLimit(ctx, t.maxBody)+1, size, *ans.buf)
 	if err != nil {
 		ans.release()
 		return nil, fmt.Errorf("reading the answer: %w", cleanError(t.secrets, err))

@@ -2,6 +2,7 @@ package bitrix24redis_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log"
 
@@ -80,4 +81,58 @@ func ExampleNewTokenStore() {
 	}
 	fmt.Println("refreshes:", portal.Refreshes(), "store holds the new pair:", stored.RefreshToken == portal.Token().RefreshToken)
 	// Output: refreshes: 1 store holds the new pair: true
+}
+
+// SwapToken saves a pair only over the pair it was read against: a holder whose lease ran
+// out never overwrites a newer pair. The client does this by itself after a refresh.
+func ExampleTokenStore_SwapToken() {
+	mr := miniredis.NewMiniRedis()
+	if err := mr.Start(); err != nil {
+		log.Fatal(err)
+	}
+	defer mr.Close()
+	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+	defer rdb.Close()
+
+	ctx := context.Background()
+	store := bitrix24redis.NewTokenStore(rdb, "myapp:")
+	key := bitrix24.TokenKey{MemberID: "a1b2c3"}
+	read := bitrix24.Token{AccessToken: "old-access", RefreshToken: "old-refresh"}
+	if err := store.Save(ctx, key, read); err != nil {
+		log.Fatal(err)
+	}
+	// Another process saved a newer pair meanwhile.
+	if err := store.Save(ctx, key, bitrix24.Token{AccessToken: "newer-access", RefreshToken: "newer-refresh"}); err != nil {
+		log.Fatal(err)
+	}
+	err := store.SwapToken(ctx, key, read, bitrix24.Token{AccessToken: "mine", RefreshToken: "mine-refresh"})
+	fmt.Println("changed:", errors.Is(err, bitrix24.ErrTokenChanged))
+	// Output: changed: true
+}
+
+// LeaseToken is LockToken with a way to ask whether the lease is still held: a process
+// paused past its lease learns it before it acts on the pair.
+func ExampleTokenStore_LeaseToken() {
+	mr := miniredis.NewMiniRedis()
+	if err := mr.Start(); err != nil {
+		log.Fatal(err)
+	}
+	defer mr.Close()
+	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+	defer rdb.Close()
+
+	ctx := context.Background()
+	store := bitrix24redis.NewTokenStore(rdb, "myapp:")
+	key := bitrix24.TokenKey{MemberID: "a1b2c3"}
+	held, unlock, err := store.LeaseToken(ctx, key)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer unlock()
+	fmt.Println("held:", held(ctx) == nil)
+	mr.Del(store.LockKeyName(key)) // the lease ran out and another process took the lock
+	fmt.Println("lost:", errors.Is(held(ctx), bitrix24.ErrLeaseLost))
+	// Output:
+	// held: true
+	// lost: true
 }

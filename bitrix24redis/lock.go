@@ -45,13 +45,25 @@ const (
 // unlock deletes the lock only if it still holds this holder's value (compare-and-delete
 // in one Lua script). When Redis cannot be reached LockToken returns an error at once.
 func (s *TokenStore) LockToken(ctx context.Context, key bitrix24.TokenKey) (func(), error) {
+	_, unlock, err := s.LeaseToken(ctx, key)
+	return unlock, err
+}
+
+// LeaseToken is [TokenStore.LockToken] that also returns held ([bitrix24.TokenLeaser]):
+// nil while the lease is still this holder's; an error matching [bitrix24.ErrLeaseLost]
+// once a renewal was refused (the lease ran out and the lock may be another's), renewals
+// failed for a whole lease (Redis unreachable), or the lock holds another value. held
+// asks Redis, so a holder learns at once that a failover or a pause cost it the lock.
+func (s *TokenStore) LeaseToken(ctx context.Context, key bitrix24.TokenKey) (held func(context.Context) error, unlock func(), err error) {
 	if err := s.check(ctx); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	name := s.LockKeyName(key)
 	value := rand.Text()
 	poll := lockPollMin
+	var sent time.Time
 	for {
+		sent = time.Now() // the lease runs from no earlier than this
 		_, err := bounded(ctx, func(ctx context.Context) (any, error) {
 			return s.rdb.Do(ctx, "SET", name, value, "NX", "PX", s.lease.Milliseconds()).Result()
 		}, func(_ any, err error) {
@@ -63,7 +75,7 @@ func (s *TokenStore) LockToken(ctx context.Context, key bitrix24.TokenKey) (func
 			break
 		}
 		if !errors.Is(err, redis.Nil) {
-			return nil, s.fail(ctx, "locking", key, err)
+			return nil, nil, s.fail(ctx, "locking", key, err)
 		}
 		// Held by someone else: wait a little, with jitter so that waiters in several
 		// processes do not poll in step.
@@ -72,32 +84,84 @@ func (s *TokenStore) LockToken(ctx context.Context, key bitrix24.TokenKey) (func
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return nil, fmt.Errorf("bitrix24redis: waiting for the lock of %v: %w", key, ctx.Err())
+			return nil, nil, fmt.Errorf("bitrix24redis: waiting for the lock of %v: %w", key, ctx.Err())
 		case <-t.C:
 		}
 		poll = min(2*poll, lockPollMax)
 	}
-	return s.hold(name, value), nil
+	l := &heldLease{s: s, key: key, name: name, value: value, renewed: sent}
+	return l.held, s.hold(l), nil
+}
+
+// heldLease is one held lock: lost is set once the holder knows it may be another's.
+type heldLease struct {
+	s           *TokenStore
+	key         bitrix24.TokenKey
+	name, value string
+
+	mu      sync.Mutex
+	renewed time.Time // the start of the last renewal Redis confirmed
+	lost    bool
+}
+
+// held reports whether the lease is still this holder's; see LeaseToken.
+func (l *heldLease) held(ctx context.Context) error {
+	l.mu.Lock()
+	lost := l.lost || time.Since(l.renewed) >= l.s.lease
+	l.lost = lost
+	l.mu.Unlock()
+	if lost {
+		return fmt.Errorf("bitrix24redis: the lock of %v: %w", l.key, bitrix24.ErrLeaseLost)
+	}
+	v, err := bounded(ctx, func(ctx context.Context) (string, error) {
+		return l.s.rdb.Get(ctx, l.name).Result()
+	}, nil)
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return l.s.fail(ctx, "checking the lock of", l.key, err)
+	}
+	if v != l.value {
+		l.markLost()
+		return fmt.Errorf("bitrix24redis: the lock of %v is no longer held: %w", l.key, bitrix24.ErrLeaseLost)
+	}
+	return nil
+}
+
+func (l *heldLease) markLost() {
+	l.mu.Lock()
+	l.lost = true
+	l.mu.Unlock()
 }
 
 // hold renews the lease of a held lock until the returned unlock is called.
-func (s *TokenStore) hold(name, value string) func() {
+func (s *TokenStore) hold(l *heldLease) func() {
 	every := s.lease / 3
 	stopRenewing := everyTick(every, func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), every)
 		defer cancel()
+		start := time.Now()
 		n, err := bounded(ctx, func(ctx context.Context) (int64, error) {
-			return renewScript.Run(ctx, s.rdb, []string{name}, value, s.lease.Milliseconds()).Int64()
+			return renewScript.Run(ctx, s.rdb, []string{l.name}, l.value, s.lease.Milliseconds()).Int64()
 		}, nil)
-		// n == 0: the lease ran out and someone else may hold the lock, so stop renewing.
-		// On an error keep trying: Redis may be back before the lease runs out.
-		return err != nil || n != 0
+		switch {
+		case err == nil && n != 0:
+			l.mu.Lock()
+			l.renewed = start
+			l.mu.Unlock()
+			return true
+		case err == nil:
+			// The lease ran out and someone else may hold the lock: stop renewing.
+			l.markLost()
+			return false
+		}
+		// On an error keep trying: Redis may be back before the lease runs out (held
+		// reports the lease lost once a whole lease passed without a renewal).
+		return true
 	})
 	var once sync.Once
 	return func() {
 		once.Do(func() {
 			stopRenewing()
-			s.unlock(name, value)
+			s.unlock(l.name, l.value)
 		})
 	}
 }

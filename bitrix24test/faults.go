@@ -71,9 +71,17 @@ func (s *Server) takeFault(method string) *Fault {
 			s.faults = append(s.faults[:i], s.faults[i+1:]...)
 		}
 		f := e.fault
+		s.faulted++
 		return &f
 	}
 	return nil
+}
+
+// FaultsApplied returns how many injected faults requests have met so far.
+func (s *Server) FaultsApplied() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.faulted
 }
 
 // applyFault carries out f and reports whether the request should go on normally.

@@ -78,6 +78,7 @@ type Server struct {
 	custom     map[string]methodDef
 
 	faults    []*faultEntry
+	faulted   int // faults applied ([Server.FaultsApplied])
 	requests  map[string]int
 	calls     map[string]int
 	total     int

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 
 	"github.com/spf13/cobra"
@@ -47,7 +48,11 @@ func (a *cli) batchCommand() *cobra.Command {
 of up to 50, and write one JSON line per command, in input order:
   {"key": "k1", "result": ...}  {"key": "k2", "error": {"code": ..., "description": ...}}
   {"key": "k3", "skipped": true}   (not run: --halt stopped at an earlier failure)
-A parameter may refer to an earlier result of the same 50: "$result[k1][ID]".
+A parameter may refer to an earlier result of the same 50: "$result[k1][ID]"; a
+reference to a later command or across the 50s is refused (exit 2, nothing sent), as
+are values a query string would change: non-strings in user.option.set and
+app.option.set, null and empty objects or lists anywhere, more than 1000 pairs in one
+command. Numbers and booleans for other methods are sent as the server reads them.
 The exit status is that of the first failed command (0 when none failed); a batch is
 never retried once it may have run.`,
 		Example: `  printf '%s\n' '{"key":"a","method":"user.option.set","params":{"options":{"theme":"dark"}}}' \
@@ -62,32 +67,32 @@ never retried once it may have run.`,
 				bar := a.progress(len(cmds), "batch")
 				defer bar.done()
 				p := a.printer()
+				// The whole input goes to Client.Batch, which sends it in requests of
+				// 50 and refuses, before sending anything, a reference across chunks
+				// or to a later command and what a query string would change.
+				res, err := c.Batch(ctx, halt, cmds...)
+				if err != nil && res == nil {
+					return err
+				}
 				var firstErr error
-				for start := 0; start < len(cmds); start += bitrix24.MaxBatchCommands {
-					chunk := cmds[start:min(start+bitrix24.MaxBatchCommands, len(cmds))]
-					res, err := c.Batch(ctx, halt, chunk...)
-					if err != nil {
-						_ = p.flush()
+				for _, bc := range cmds {
+					_, ran := res.Results[bc.Key]
+					_, failed := res.Errors[bc.Key]
+					if !ran && !failed && !slices.Contains(res.Skipped, bc.Key) {
+						continue // its chunk never completed: err says why
+					}
+					out, cmdErr := batchOutcome(bc.Key, res)
+					if cmdErr != nil && firstErr == nil {
+						firstErr = cmdErr
+					}
+					if err := p.rowOf(out); err != nil {
 						return err
 					}
-					for _, bc := range chunk {
-						out, cmdErr := batchOutcome(bc.Key, res)
-						if cmdErr != nil && firstErr == nil {
-							firstErr = cmdErr
-						}
-						if err := p.rowOf(out); err != nil {
-							return err
-						}
-					}
-					bar.add(len(chunk))
-					if halt && len(res.Errors) > 0 {
-						for _, bc := range cmds[start+len(chunk):] {
-							if err := p.rowOf(batchOutput{Key: bc.Key, Skipped: true}); err != nil {
-								return err
-							}
-						}
-						break
-					}
+					bar.add(1)
+				}
+				if err != nil {
+					_ = p.flush()
+					return err
 				}
 				if err := p.flush(); err != nil {
 					return err
