@@ -55,7 +55,7 @@ func (s *TokenStore) LockToken(ctx context.Context, key bitrix24.TokenKey) (func
 // failed for a whole lease (Redis unreachable), or the lock holds another value. held
 // asks Redis, so a holder learns at once that a failover or a pause cost it the lock.
 func (s *TokenStore) LeaseToken(ctx context.Context, key bitrix24.TokenKey) (held func(context.Context) error, unlock func(), err error) {
-	if err := s.check(ctx); err != nil {
+	if err := s.check(ctx, key); err != nil {
 		return nil, nil, err
 	}
 	name := s.LockKeyName(key)

@@ -31,7 +31,7 @@ return 1
 // saves a refreshed pair this way ([bitrix24.TokenSwapper]), so that a holder whose lease
 // ran out never overwrites a newer pair.
 func (s *TokenStore) SwapToken(ctx context.Context, key bitrix24.TokenKey, old, t bitrix24.Token) error {
-	if err := s.check(ctx); err != nil {
+	if err := s.check(ctx, key); err != nil {
 		return err
 	}
 	data, err := json.Marshal(storedToken{V: storeVersion, Token: plainToken(t)})

@@ -316,4 +316,13 @@ func TestTokenStoreRefusesEmptyMemberID(t *testing.T) {
 	if err := s.Delete(ctx, empty); !errors.Is(err, bitrix24.ErrValidation) {
 		t.Fatalf("Delete: %v, want ErrValidation", err)
 	}
+	if _, err := s.LockToken(ctx, empty); !errors.Is(err, bitrix24.ErrValidation) {
+		t.Fatalf("LockToken: %v, want ErrValidation", err)
+	}
+	if _, _, err := s.LeaseToken(ctx, empty); !errors.Is(err, bitrix24.ErrValidation) {
+		t.Fatalf("LeaseToken: %v, want ErrValidation", err)
+	}
+	if err := s.SwapToken(ctx, empty, fullToken(), fullToken()); !errors.Is(err, bitrix24.ErrValidation) {
+		t.Fatalf("SwapToken: %v, want ErrValidation", err)
+	}
 }
