@@ -3,6 +3,7 @@ package bitrix24
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
@@ -94,6 +95,12 @@ func (b *autoBatcher) try(ctx context.Context, method string, body []byte, idemp
 	if err := ctx.Err(); err != nil {
 		return answer{}, true, fmt.Errorf("bitrix24: %s: %w", method, err)
 	}
+	// A method near its operating-time budget waits here, out of the batch, which
+	// goes without it.
+	release, err := b.c.holdOperating(ctx, []string{method}, time.Time{})
+	if err != nil {
+		return answer{}, true, err
+	}
 	h := &heldCall{ctx: ctx, method: method, command: command, done: make(chan struct{})}
 	b.join(h)
 	select {
@@ -103,8 +110,21 @@ func (b *autoBatcher) try(ctx context.Context, method string, body []byte, idemp
 		case <-h.done: // the answer came as the caller gave up: it is still the answer
 		default:
 			b.leave(h)
+			release()
 			return answer{}, true, fmt.Errorf("bitrix24: %s: %w while held for an automatic batch", method, ctx.Err())
 		}
+	}
+	release()
+	if h.commandFailed && errors.Is(h.err, ErrOperationTimeLimit) && b.c.opts.operatingWait > 0 {
+		// Refused before it ran: wait for the reset, then send it alone (send waits
+		// again if need be).
+		hold, herr := b.c.holdOperating(ctx, []string{method}, b.c.now().Add(b.c.opts.operatingWait))
+		hold()
+		if herr != nil {
+			return answer{}, true, h.err
+		}
+		ans, err := b.c.send(ctx, method, body, true)
+		return ans, true, err
 	}
 	if h.commandFailed && retryable(ctx, h.err, true) && b.c.opts.maxRetries > 0 {
 		// The command itself failed in a way a direct call would retry (e.g. an

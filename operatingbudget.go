@@ -1,0 +1,227 @@
+package bitrix24
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// DefaultOperatingBudget is the operating time a method may use per application or
+// webhook in the rolling 10 minutes on cloud portals (reference §7.2).
+const DefaultOperatingBudget = 480 * time.Second
+
+// operatingMarginDiv sets the margin kept below the limit: limit/operatingMarginDiv
+// (24 s of 480). It covers what the client cannot see: calls of other processes (and
+// other clients) in flight, which still add their time after the figure it holds was
+// reported. docs/performance.md ("Operating-time budget") has the measurement behind it.
+const operatingMarginDiv = 20
+
+// blockedRetryGap is the least a call waits after OPERATION_TIME_LIMIT when the reset
+// the client knows has passed (a clock behind the portal's, a figure never reported).
+const blockedRetryGap = time.Second
+
+// WithOperatingBudget paces each method by the execution time the portal reports for it
+// (time.operating over the rolling 10 minutes, per application and method). When a
+// method's reported time nears limit, its next calls wait until the reported
+// operating_reset_at instead of being blocked with OPERATION_TIME_LIMIT. A wait longer
+// than ctx allows returns at once an error matching ErrOperationTimeLimit (with ResetAt).
+// Default: on, limit 480 s (the cloud's documented value). WithOperatingBudget(0): off.
+//
+// "Nears" leaves room for the calls of the method this client has in flight (each
+// counted at the method's last reported cost) and a margin of a twentieth of limit for
+// those of other processes. Calls of other methods are never held.
+func WithOperatingBudget(limit time.Duration) Option {
+	return func(o *options) {
+		if limit < 0 {
+			o.fail("WithOperatingBudget", "must not be negative (0 turns it off)")
+			return
+		}
+		o.operatingLimit = limit
+	}
+}
+
+// WithOperatingWait: when OPERATION_TIME_LIMIT arrives all the same, wait for the reset
+// (at most max) and send the call again; it was refused before it ran, so any method may
+// be repeated. Default 0: return the error at once.
+//
+// It applies to calls and to the calls of [WithAutoBatch]; a command of [Client.Batch]
+// refused that way is in [BatchResult.Errors] (with ResetAt), as the batch may depend on
+// its order.
+func WithOperatingWait(maxWait time.Duration) Option {
+	return func(o *options) {
+		if maxWait < 0 {
+			o.fail("WithOperatingWait", "must not be negative")
+			return
+		}
+		o.operatingWait = maxWait
+	}
+}
+
+// margin is what the budget keeps below the limit.
+func (c *Client) margin() time.Duration {
+	if c.opts.operatingMargin > 0 {
+		return c.opts.operatingMargin
+	}
+	return c.opts.operatingLimit / operatingMarginDiv
+}
+
+// now and after are the client's clock; tests and benchmarks replace them.
+func (c *Client) now() time.Time {
+	if c.opts.clockNow != nil {
+		return c.opts.clockNow()
+	}
+	return time.Now()
+}
+
+func (c *Client) after(d time.Duration) <-chan time.Time {
+	if c.opts.clockAfter != nil {
+		return c.opts.clockAfter(d)
+	}
+	return time.After(d)
+}
+
+// opHold is why a method's commands may not go yet: until a time (zero: until the
+// figures change), or until changed is closed, whichever comes first.
+type opHold struct {
+	method  string
+	until   time.Time
+	resetAt time.Time
+	changed chan struct{}
+}
+
+// holdOperating waits until the budget lets every command go (methods holds one name
+// per command, repeats allowed), counts them in flight and returns the function that
+// ends that. retry is set after OPERATION_TIME_LIMIT: the wait is then for the reset
+// even with the budget off, and must end by retry (WithOperatingWait's bound).
+//
+// The one place where operating-budget waits start and end is the loop below.
+func (c *Client) holdOperating(ctx context.Context, methods []string, retry time.Time) (release func(), err error) {
+	if (c.opts.operatingLimit <= 0 && retry.IsZero()) || len(methods) == 0 {
+		return func() {}, nil
+	}
+	counts := make(map[string]int, 1)
+	for _, m := range methods {
+		counts[strings.ToLower(m)]++
+	}
+	for {
+		h, ok := c.budget.tryHold(counts, c.now(), c.opts.operatingLimit, c.margin(), !retry.IsZero())
+		if ok {
+			return func() { c.budget.release(counts) }, nil
+		}
+		if err := c.afford(ctx, h, retry); err != nil {
+			return func() {}, err
+		}
+		var timer <-chan time.Time
+		if !h.until.IsZero() {
+			timer = c.after(h.until.Sub(c.now()))
+		}
+		select {
+		case <-ctx.Done():
+			return func() {}, fmt.Errorf("bitrix24: %s: %w while waiting for the operating-time reset", h.method, ctx.Err())
+		case <-timer:
+		case <-h.changed:
+		}
+	}
+}
+
+// afford refuses at once a wait that would outlast ctx's deadline (or retry's bound).
+func (c *Client) afford(ctx context.Context, h opHold, retry time.Time) error {
+	if h.until.IsZero() {
+		return nil
+	}
+	deadline, ok := ctx.Deadline()
+	if !retry.IsZero() && (!ok || retry.Before(deadline)) {
+		deadline, ok = retry, true
+	}
+	if !ok || !deadline.Before(h.until) {
+		return nil
+	}
+	return &APIError{
+		Code:        "OPERATION_TIME_LIMIT",
+		Description: "the method's operating time is near its limit and ctx ends before the reset; nothing was sent",
+		Method:      h.method,
+		ResetAt:     h.resetAt,
+	}
+}
+
+// tryHold counts the commands in flight if every method may go at now, and otherwise
+// says what to wait for. With blocked, a method that OPERATION_TIME_LIMIT refused waits
+// for its reset whatever the budget.
+func (b *opBudget) tryHold(counts map[string]int, now time.Time, limit, margin time.Duration, blocked bool) (opHold, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for m, n := range counts {
+		st := b.m[m]
+		if st == nil {
+			continue
+		}
+		if until, wait := st.hold(n, now, limit, margin, blocked); wait {
+			if st.changed == nil {
+				st.changed = make(chan struct{})
+			}
+			return opHold{method: m, until: until, resetAt: st.resetAt, changed: st.changed}, false
+		}
+	}
+	for m, n := range counts {
+		b.state(m).inflight += n
+	}
+	return opHold{}, true
+}
+
+// hold decides for n commands of one method at now: go (wait false), wait until a time,
+// or wait for the next change (until zero). Called with mu held.
+//
+// The method is held when its last reported time, plus the cost of its calls in flight
+// and of all but the last of the n commands, comes within the margin of limit: the
+// server checks each call before it runs and lets the one that crosses the limit
+// complete, so only calls that arrive after the crossing are refused. The wait lasts
+// until operating_reset_at, when the oldest minute of the window expires; the figure is
+// then stale, and one call at a time goes until an answer brings the new one.
+func (st *opState) hold(n int, now time.Time, limit, margin time.Duration, blocked bool) (until time.Time, wait bool) {
+	var near bool
+	switch {
+	case !st.blockedAt.IsZero() && (blocked || limit > 0):
+		near = true
+		if gap := st.blockedAt.Add(blockedRetryGap); now.Before(gap) && !now.Before(st.resetAt) {
+			return gap, true // the reset we know has passed, yet the portal refused
+		}
+	case limit > 0 && !st.resetAt.IsZero():
+		ahead := min(time.Duration(st.inflight+n-1)*st.cost, limit/2)
+		near = st.used+ahead+margin > limit
+	}
+	switch {
+	case !near:
+		return time.Time{}, false
+	case now.Before(st.resetAt):
+		return st.resetAt, true
+	case st.inflight > 0:
+		return time.Time{}, true // an answer in flight brings the new figure
+	}
+	return time.Time{}, false // the probe
+}
+
+// release ends the flight of the commands counted by tryHold.
+func (b *opBudget) release(counts map[string]int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for m, n := range counts {
+		st := b.state(m)
+		st.inflight = max(st.inflight-n, 0)
+		st.notify()
+	}
+}
+
+// waitAfterLimit is WithOperatingWait: after err, OPERATION_TIME_LIMIT for method, it
+// waits for the reset (within what is left of the option's bound since first) and
+// reports whether to send the call again. It holds nothing on return.
+func (c *Client) waitAfterLimit(ctx context.Context, method string, err error, first time.Time) bool {
+	var apiErr *APIError
+	if c.opts.operatingWait <= 0 || !errors.As(err, &apiErr) || !apiErr.Is(ErrOperationTimeLimit) {
+		return false
+	}
+	release, herr := c.holdOperating(ctx, []string{method}, first.Add(c.opts.operatingWait))
+	release()
+	return herr == nil
+}
