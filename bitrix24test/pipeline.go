@@ -181,6 +181,7 @@ func (s *Server) execute(c *callCtx, def methodDef, begin time.Time) (any, *navD
 	limited := s.cfg.opLimit > 0 && !def.batch
 	key := limiterKey{authType: c.auth.kind, entity: c.auth.entity(), method: c.method}
 	if limited && s.limiter.blocked(key, s.cfg.now(), s.cfg.opLimit) {
+		s.opRefused++
 		return nil, nil, timeInfo{}, s.sysErr(http.StatusTooManyRequests, "OPERATION_TIME_LIMIT", "Method is blocked due to operation time limit.")
 	}
 	s.calls[c.method]++
