@@ -203,11 +203,13 @@ func (c *Client) collect(res *BatchResult, raw json.RawMessage, cmds []BatchComm
 			res.Nexts[key] = n
 		}
 	}
-	for key, v := range envelope.Sections(sections["result_time"]) {
-		t := envelope.DecodeTime(v)
-		res.Times[key] = callTime(t)
-		if m, ok := methods[key]; ok {
-			c.noteTime(m, t)
+	times := envelope.Sections(sections["result_time"])
+	for key, v := range times {
+		res.Times[key] = callTime(envelope.DecodeTime(v))
+	}
+	for _, cmd := range cmds { // in the order they ran: a method's last figure wins
+		if v, ok := times[cmd.Key]; ok {
+			c.noteTime(cmd.Method, envelope.DecodeTime(v))
 		}
 	}
 	for _, cmd := range cmds {

@@ -18,9 +18,14 @@ const DefaultOperatingBudget = 480 * time.Second
 // reported. docs/performance.md ("Operating-time budget") has the measurement behind it.
 const operatingMarginDiv = 20
 
-// blockedRetryGap is the least a call waits after OPERATION_TIME_LIMIT when the reset
-// the client knows has passed (a clock behind the portal's, a figure never reported).
-const blockedRetryGap = time.Second
+// After OPERATION_TIME_LIMIT, when the reset the client knows has passed (its clock is
+// behind the portal's), the method waits blockedRetryGap before it tries again; when it
+// knows no reset (the method was never answered), unknownResetGap: the window moves by
+// one 60 s bucket at a time.
+const (
+	blockedRetryGap = time.Second
+	unknownResetGap = time.Minute
+)
 
 // WithOperatingBudget paces each method by the execution time the portal reports for it
 // (time.operating over the rolling 10 minutes, per application and method). When a
@@ -184,8 +189,12 @@ func (st *opState) hold(n int, now time.Time, limit, margin time.Duration, block
 	switch {
 	case !st.blockedAt.IsZero() && (blocked || limit > 0):
 		near = true
-		if gap := st.blockedAt.Add(blockedRetryGap); now.Before(gap) && !now.Before(st.resetAt) {
-			return gap, true // the reset we know has passed, yet the portal refused
+		gap := blockedRetryGap
+		if st.resetAt.IsZero() {
+			gap = unknownResetGap
+		}
+		if until := st.blockedAt.Add(gap); now.Before(until) && !now.Before(st.resetAt) {
+			return until, true // no reset ahead, yet the portal refused
 		}
 	case limit > 0 && !st.resetAt.IsZero():
 		ahead := min(time.Duration(st.inflight+n-1)*st.cost, limit/2)
