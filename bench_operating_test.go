@@ -69,10 +69,10 @@ func (t costTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	return t.base.RoundTrip(r)
 }
 
-// opPortal starts the portal of the runs on clock k.
-func opPortal(k simClock) *bitrix24test.Server {
+// opPortal starts the portal of the runs on the clock now.
+func opPortal(now func() time.Time) *bitrix24test.Server {
 	srv := bitrix24test.NewServer(bitrix24test.WithPlainHTTP(), bitrix24test.WithRateLimit(0, 0),
-		bitrix24test.WithScope("crm,user,placement"), bitrix24test.WithClock(k.now),
+		bitrix24test.WithScope("crm,user,placement"), bitrix24test.WithClock(now),
 		bitrix24test.WithTokenLifetime(opSpeedup*bitrix24test.DefaultTokenLifetime))
 	srv.SetMethodCost("crm.item.list", opPageCost)
 	return srv
@@ -186,7 +186,7 @@ func opMinutes() time.Duration {
 func opRun(b *testing.B, n int, budget bool, margin time.Duration) (float64, int) {
 	b.Helper()
 	k := simClock{real: time.Now()}
-	srv := opPortal(k)
+	srv := opPortal(k.now)
 	defer srv.Close()
 	end := opSimBase.Add(opMinutes())
 	all := make([]exportStats, n)
