@@ -10,8 +10,9 @@ package bitrix24_test
 //	go test -run='^$' -bench='^BenchmarkOperating' -benchtime=1x . | tee docs/bench/operating.txt
 //
 // Metrics: "pages" fetched, "op-errors" (OPERATION_TIME_LIMIT answers the portal
-// sent), "w1-used-s".. "w3-used-s" (server time used by the pages of each 10 minutes)
-// and "min-used-%" (the least of those against the limit).
+// sent), "first-error-s" (when the first came, in portal seconds into the run; absent
+// when none did), "w1-used-s".. "w3-used-s" (server time used by the pages of each 10
+// minutes) and "min-used-%" (the least of those against the limit).
 
 import (
 	"context"
@@ -114,6 +115,7 @@ func opClient(cfg bitrix24.OAuthConfig, k simClock, budget bool, margin time.Dur
 type exportStats struct {
 	Pages   []int64 // portal Unix ns at which each page's answer arrived
 	Errors  int     // OPERATION_TIME_LIMIT errors the exporter got
+	First   int64   // portal Unix ns of the first of them (0: none)
 	Other   []string
 	EndedAt int64
 }
@@ -143,6 +145,9 @@ func export(c *bitrix24.Client, k simClock, end time.Time, workers int) exportSt
 				case ctx.Err() != nil:
 				case errors.Is(err, bitrix24.ErrOperationTimeLimit):
 					st.Errors++
+					if st.First == 0 {
+						st.First = k.now().UnixNano()
+					}
 				default:
 					if len(st.Other) < 3 {
 						st.Other = append(st.Other, err.Error())
@@ -183,6 +188,15 @@ func report(b *testing.B, srv *bitrix24test.Server, all []exportStats, windows i
 	for w, u := range used {
 		b.ReportMetric(u, fmt.Sprintf("w%d-used-s", w+1))
 		minUsed = min(minUsed, u/bitrix24test.DefaultOperationTimeLimit.Seconds()*100)
+	}
+	var first int64
+	for _, st := range all {
+		if st.First != 0 && (first == 0 || st.First < first) {
+			first = st.First
+		}
+	}
+	if first != 0 {
+		b.ReportMetric(time.Unix(0, first).Sub(opSimBase).Seconds(), "first-error-s")
 	}
 	refusals = srv.OperationTimeLimitRefusals()
 	b.ReportMetric(float64(pages), "pages")
