@@ -27,7 +27,7 @@ func ExampleWithOperatingBudget() {
 		var apiErr *bitrix24.APIError
 		switch {
 		case errors.As(err, &apiErr) && errors.Is(err, bitrix24.ErrOperationTimeLimit):
-			fmt.Printf("call %d: held until the reset, %v away\n", i, apiErr.ResetAt.Sub(time.Now()).Round(10*time.Minute))
+			fmt.Printf("call %d: held until the reset, %v away\n", i, time.Until(apiErr.ResetAt).Round(10*time.Minute))
 		case err != nil:
 			fmt.Println(err)
 		default:

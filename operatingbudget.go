@@ -2,7 +2,6 @@ package bitrix24
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -220,17 +219,4 @@ func (b *opBudget) release(counts map[string]int) {
 		st.inflight = max(st.inflight-n, 0)
 		st.notify()
 	}
-}
-
-// waitAfterLimit is WithOperatingWait: after err, OPERATION_TIME_LIMIT for method, it
-// waits for the reset (within what is left of the option's bound since first) and
-// reports whether to send the call again. It holds nothing on return.
-func (c *Client) waitAfterLimit(ctx context.Context, method string, err error, first time.Time) bool {
-	var apiErr *APIError
-	if c.opts.operatingWait <= 0 || !errors.As(err, &apiErr) || !apiErr.Is(ErrOperationTimeLimit) {
-		return false
-	}
-	release, herr := c.holdOperating(ctx, []string{method}, first.Add(c.opts.operatingWait))
-	release()
-	return herr == nil
 }
