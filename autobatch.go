@@ -97,7 +97,7 @@ func (b *autoBatcher) try(ctx context.Context, method string, body []byte, idemp
 	}
 	// A method near its operating-time budget waits here, out of the batch, which
 	// goes without it.
-	release, err := b.c.holdOperating(ctx, []string{method}, time.Time{})
+	claim, err := b.c.holdOperating(ctx, []string{method}, time.Time{})
 	if err != nil {
 		return answer{}, true, err
 	}
@@ -110,16 +110,16 @@ func (b *autoBatcher) try(ctx context.Context, method string, body []byte, idemp
 		case <-h.done: // the answer came as the caller gave up: it is still the answer
 		default:
 			b.leave(h)
-			release()
+			claim.release()
 			return answer{}, true, fmt.Errorf("bitrix24: %s: %w while held for an automatic batch", method, ctx.Err())
 		}
 	}
-	release()
+	claim.release()
 	if h.commandFailed && errors.Is(h.err, ErrOperationTimeLimit) && b.c.opts.operatingWait > 0 {
 		// Refused before it ran: wait for the reset, then send it alone (send waits
 		// again if need be).
-		hold, herr := b.c.holdOperating(ctx, []string{method}, b.c.now().Add(b.c.opts.operatingWait))
-		hold()
+		wait, herr := b.c.holdOperating(ctx, []string{method}, b.c.now().Add(b.c.opts.operatingWait))
+		wait.release()
 		if herr != nil {
 			return answer{}, true, h.err
 		}

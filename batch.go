@@ -99,11 +99,11 @@ func (c *Client) sendChunk(ctx context.Context, res *BatchResult, halt bool, cmd
 	for i, cmd := range cmds {
 		methods[i] = cmd.Method
 	}
-	release, err := c.holdOperating(ctx, methods, time.Time{})
+	claim, err := c.holdOperating(ctx, methods, time.Time{})
 	if err != nil {
 		return false, err
 	}
-	defer release()
+	defer claim.release()
 	ans, err := c.send(ctx, "batch", batchBody(halt, cmds, encoded), false)
 	if err != nil {
 		return false, err

@@ -163,14 +163,14 @@ func (c *Client) ready(ctx context.Context) error {
 // retry budget; nor does a resend after OPERATION_TIME_LIMIT (WithOperatingWait). A
 // batch is held by its commands' methods before it comes here (batch.go, autobatch.go).
 func (c *Client) send(ctx context.Context, method string, body []byte, idempotent bool) (answer, error) {
-	release := func() {}
+	var claim opClaim
 	if method != "batch" {
 		var err error
-		if release, err = c.holdOperating(ctx, []string{method}, time.Time{}); err != nil {
+		if claim, err = c.holdOperating(ctx, []string{method}, time.Time{}); err != nil {
 			return answer{}, err
 		}
 	}
-	defer func() { release() }()
+	defer func() { claim.release() }()
 	first := c.now()
 	replayed := false
 	for retry := 0; ; {
@@ -200,9 +200,9 @@ func (c *Client) send(ctx context.Context, method string, body []byte, idempoten
 		}
 		if err = c.annotate(method, err); method != "batch" && c.opts.operatingWait > 0 && errors.Is(err, ErrOperationTimeLimit) {
 			// Refused before it ran: wait for the reset, within the option's bound.
-			release()
+			claim.release()
 			var herr error
-			if release, herr = c.holdOperating(ctx, []string{method}, first.Add(c.opts.operatingWait)); herr == nil {
+			if claim, herr = c.holdOperating(ctx, []string{method}, first.Add(c.opts.operatingWait)); herr == nil {
 				continue
 			}
 			return answer{}, err

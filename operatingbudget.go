@@ -3,6 +3,7 @@ package bitrix24
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -95,27 +96,43 @@ type opHold struct {
 	changed chan struct{}
 }
 
+// opCount is n commands of one method (lower-cased).
+type opCount struct {
+	key string
+	n   int
+}
+
+// opClaim is the commands holdOperating let go, counted in flight until release.
+type opClaim struct {
+	b      *opBudget
+	counts []opCount
+}
+
+// release ends the flight of the claim's commands.
+func (cl opClaim) release() {
+	if cl.b != nil {
+		cl.b.release(cl.counts)
+	}
+}
+
 // holdOperating waits until the budget lets every command go (methods holds one name
-// per command, repeats allowed), counts them in flight and returns the function that
-// ends that. retry is set after OPERATION_TIME_LIMIT: the wait is then for the reset
-// even with the budget off, and must end by retry (WithOperatingWait's bound).
+// per command, repeats allowed), and counts them in flight until the claim's release.
+// retry is set after OPERATION_TIME_LIMIT: the wait is then for the reset even with the
+// budget off, and must end by retry (WithOperatingWait's bound).
 //
 // The one place where operating-budget waits start and end is the loop below.
-func (c *Client) holdOperating(ctx context.Context, methods []string, retry time.Time) (release func(), err error) {
+func (c *Client) holdOperating(ctx context.Context, methods []string, retry time.Time) (opClaim, error) {
 	if (c.opts.operatingLimit <= 0 && retry.IsZero()) || len(methods) == 0 {
-		return func() {}, nil
+		return opClaim{}, nil
 	}
-	counts := make(map[string]int, 1)
-	for _, m := range methods {
-		counts[strings.ToLower(m)]++
-	}
+	counts := countMethods(methods)
 	for {
 		h, ok := c.budget.tryHold(counts, c.now(), c.opts.operatingLimit, c.margin(), !retry.IsZero())
 		if ok {
-			return func() { c.budget.release(counts) }, nil
+			return opClaim{b: &c.budget, counts: counts}, nil
 		}
 		if err := c.afford(ctx, h, retry); err != nil {
-			return func() {}, err
+			return opClaim{}, err
 		}
 		var timer <-chan time.Time
 		if !h.until.IsZero() {
@@ -123,11 +140,26 @@ func (c *Client) holdOperating(ctx context.Context, methods []string, retry time
 		}
 		select {
 		case <-ctx.Done():
-			return func() {}, fmt.Errorf("bitrix24: %s: %w while waiting for the operating-time reset", h.method, ctx.Err())
+			return opClaim{}, fmt.Errorf("bitrix24: %s: %w while waiting for the operating-time reset", h.method, ctx.Err())
 		case <-timer:
 		case <-h.changed:
 		}
 	}
+}
+
+// countMethods counts the commands of each method, compared case-insensitively.
+func countMethods(methods []string) []opCount {
+	counts := make([]opCount, 0, 1)
+	for _, m := range methods {
+		key := strings.ToLower(m)
+		i := slices.IndexFunc(counts, func(c opCount) bool { return c.key == key })
+		if i < 0 {
+			counts = append(counts, opCount{key: key})
+			i = len(counts) - 1
+		}
+		counts[i].n++
+	}
+	return counts
 }
 
 // afford refuses at once a wait that would outlast ctx's deadline (or retry's bound).
@@ -153,23 +185,23 @@ func (c *Client) afford(ctx context.Context, h opHold, retry time.Time) error {
 // tryHold counts the commands in flight if every method may go at now, and otherwise
 // says what to wait for. With blocked, a method that OPERATION_TIME_LIMIT refused waits
 // for its reset whatever the budget.
-func (b *opBudget) tryHold(counts map[string]int, now time.Time, limit, margin time.Duration, blocked bool) (opHold, bool) {
+func (b *opBudget) tryHold(counts []opCount, now time.Time, limit, margin time.Duration, blocked bool) (opHold, bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	for m, n := range counts {
-		st := b.m[m]
+	for _, c := range counts {
+		st := b.m[c.key]
 		if st == nil {
 			continue
 		}
-		if until, wait := st.hold(n, now, limit, margin, blocked); wait {
+		if until, wait := st.hold(c.n, now, limit, margin, blocked); wait {
 			if st.changed == nil {
 				st.changed = make(chan struct{})
 			}
-			return opHold{method: m, until: until, resetAt: st.resetAt, changed: st.changed}, false
+			return opHold{method: c.key, until: until, resetAt: st.resetAt, changed: st.changed}, false
 		}
 	}
-	for m, n := range counts {
-		b.state(m).inflight += n
+	for _, c := range counts {
+		b.state(c.key).inflight += c.n
 	}
 	return opHold{}, true
 }
@@ -211,12 +243,12 @@ func (st *opState) hold(n int, now time.Time, limit, margin time.Duration, block
 }
 
 // release ends the flight of the commands counted by tryHold.
-func (b *opBudget) release(counts map[string]int) {
+func (b *opBudget) release(counts []opCount) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	for m, n := range counts {
-		st := b.state(m)
-		st.inflight = max(st.inflight-n, 0)
+	for _, c := range counts {
+		st := b.state(c.key)
+		st.inflight = max(st.inflight-c.n, 0)
 		st.notify()
 	}
 }
