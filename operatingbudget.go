@@ -229,7 +229,7 @@ func (st *opState) hold(n int, now time.Time, limit, margin time.Duration, block
 		}
 	case limit > 0 && !st.resetAt.IsZero():
 		ahead := min(time.Duration(st.inflight+n-1)*st.cost, limit/2)
-		near = st.used+ahead+margin > limit
+		near = st.used+ahead+margin >= limit
 	}
 	switch {
 	case !near:
