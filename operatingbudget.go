@@ -120,7 +120,8 @@ func (cl opClaim) release() {
 // retry is set after OPERATION_TIME_LIMIT: the wait is then for the reset even with the
 // budget off, and must end by retry (WithOperatingWait's bound).
 //
-// The one place where operating-budget waits start and end is the loop below.
+// Every operating-budget wait goes through waitOperating, the one place where such a
+// wait starts and ends.
 func (c *Client) holdOperating(ctx context.Context, methods []string, retry time.Time) (opClaim, error) {
 	if (c.opts.operatingLimit <= 0 && retry.IsZero()) || len(methods) == 0 {
 		return opClaim{}, nil
@@ -131,20 +132,30 @@ func (c *Client) holdOperating(ctx context.Context, methods []string, retry time
 		if ok {
 			return opClaim{b: &c.budget, counts: counts}, nil
 		}
-		if err := c.afford(ctx, h, retry); err != nil {
+		if err := c.waitOperating(ctx, h, retry); err != nil {
 			return opClaim{}, err
 		}
-		var timer <-chan time.Time
-		if !h.until.IsZero() {
-			timer = c.after(h.until.Sub(c.now()))
-		}
-		select {
-		case <-ctx.Done():
-			return opClaim{}, fmt.Errorf("bitrix24: %s: %w while waiting for the operating-time reset", h.method, ctx.Err())
-		case <-timer:
-		case <-h.changed:
-		}
 	}
+}
+
+// waitOperating is one operating-budget wait: for h.until (the method's reset) or the
+// next change of its figures, whichever comes first. It refuses at once a wait that ctx
+// (or retry) cannot afford. The wait starts at the top and ends at the return.
+func (c *Client) waitOperating(ctx context.Context, h opHold, retry time.Time) error {
+	if err := c.afford(ctx, h, retry); err != nil {
+		return err
+	}
+	var timer <-chan time.Time
+	if !h.until.IsZero() {
+		timer = c.after(h.until.Sub(c.now()))
+	}
+	select {
+	case <-ctx.Done():
+		return fmt.Errorf("bitrix24: %s: %w while waiting for the operating-time reset", h.method, ctx.Err())
+	case <-timer:
+	case <-h.changed:
+	}
+	return nil
 }
 
 // countMethods counts the commands of each method, compared case-insensitively.
