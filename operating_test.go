@@ -253,3 +253,41 @@ func TestOperatingBudgetHoldsBatchesWithTheMethod(t *testing.T) {
 		assert.False(t, res.Errors["g"].ResetAt.IsZero())
 	})
 }
+
+// An automatic batch's command refused with OPERATION_TIME_LIMIT is sent again, alone,
+// after the reset.
+func TestOperatingWaitResendsAutoBatchedCalls(t *testing.T) {
+	t.Parallel()
+	srv := budgetPortal(t)
+	synctest.Test(t, func(t *testing.T) {
+		c := budgetClient(t, srv, bitrix24.WithAutoBatch(10*time.Millisecond),
+			bitrix24.WithOperatingBudget(0), bitrix24.WithOperatingWait(11*time.Minute))
+		t0 := time.Now()
+		useUp(t, c)
+		require.NoError(t, c.Call(context.Background(), "user.option.get", nil, nil))
+		assert.Equal(t, 1, srv.OperationTimeLimitRefusals(), "refused in its batch")
+		assert.Equal(t, t0.Add(10*time.Minute), time.Now(), "sent again at the reset")
+		assert.Equal(t, 6, srv.Calls("user.option.get"))
+	})
+}
+
+// A refusal the client did not see coming (another process used the budget) holds the
+// method: the next call that cannot wait fails at once, without a request.
+func TestOperatingBudgetHoldsAfterARefusal(t *testing.T) {
+	t.Parallel()
+	srv := budgetPortal(t)
+	synctest.Test(t, func(t *testing.T) {
+		other := budgetClient(t, srv)
+		useUp(t, other)
+		c := budgetClient(t, srv) // knows nothing of user.option.get
+		err := c.Call(context.Background(), "user.option.get", nil, nil)
+		require.ErrorIs(t, err, bitrix24.ErrOperationTimeLimit)
+		assert.Equal(t, 1, srv.OperationTimeLimitRefusals())
+
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		require.ErrorIs(t, c.Call(ctx, "user.option.get", nil, nil), bitrix24.ErrOperationTimeLimit)
+		assert.Equal(t, 1, srv.OperationTimeLimitRefusals(), "nothing sent")
+		require.NoError(t, c.Call(context.Background(), "server.time", nil, nil), "other methods go")
+	})
+}
