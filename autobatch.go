@@ -103,6 +103,12 @@ func (b *autoBatcher) try(ctx context.Context, method string, body []byte, idemp
 	if err := ctx.Err(); err != nil {
 		return answer{}, true, fmt.Errorf("bitrix24: %s: %w", method, err)
 	}
+	// A method near its operating-time budget waits here, out of the batch, which
+	// goes without it.
+	claim, err := b.c.holdOperating(ctx, []string{method}, time.Time{})
+	if err != nil {
+		return answer{}, true, err
+	}
 	h := &heldCall{ctx: ctx, method: method, command: command, done: make(chan struct{})}
 	b.join(h)
 	select {
@@ -112,15 +118,28 @@ func (b *autoBatcher) try(ctx context.Context, method string, body []byte, idemp
 		case <-h.done: // the answer came as the caller gave up: it is still the answer
 		default:
 			b.leave(h)
+			claim.release()
 			return answer{}, true, fmt.Errorf("bitrix24: %s: %w while held for an automatic batch", method, ctx.Err())
 		}
 	}
+	claim.release()
 	if h.panicked != nil {
 		panic(h.panicked) // in the caller's goroutine, where it can be recovered
 	}
 	if h.alone {
 		// The batch's answer exceeded what its calls may answer together: each call is
 		// sent alone and gets the answer, or the size error, it would have had.
+		ans, err := b.c.send(ctx, method, body, true)
+		return ans, true, err
+	}
+	if h.commandFailed && errors.Is(h.err, ErrOperationTimeLimit) && b.c.opts.operatingWait > 0 {
+		// Refused before it ran: wait for the reset, then send it alone (send waits
+		// again if need be).
+		wait, herr := b.c.holdOperating(ctx, []string{method}, b.c.now().Add(b.c.opts.operatingWait))
+		wait.release()
+		if herr != nil {
+			return answer{}, true, h.err
+		}
 		ans, err := b.c.send(ctx, method, body, true)
 		return ans, true, err
 	}

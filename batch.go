@@ -62,6 +62,10 @@ type CallTime struct {
 // Batch: it is in [BatchResult.Errors]. Batch returns an error only when a request
 // failed as a whole; the result then holds the chunks that completed before it.
 //
+// Each command counts toward its own method's operating-time budget
+// ([WithOperatingBudget]): a chunk holding a command of a method near its limit waits
+// for that method's reset; requests of other methods are not held.
+//
 // Batch is never retried once it may have run (a batch is not atomic): only a refusal
 // before it ran (QUERY_LIMIT_EXCEEDED, a connection never made) is retried.
 func (c *Client) Batch(ctx context.Context, halt bool, cmds ...BatchCommand) (*BatchResult, error) {
@@ -81,12 +85,7 @@ func (c *Client) Batch(ctx context.Context, halt bool, cmds ...BatchCommand) (*B
 	}
 	for start := 0; start < len(cmds); start += MaxBatchCommands {
 		end := min(start+MaxBatchCommands, len(cmds))
-		// Only the packed pages of List and Scan (all reads) may be sent again.
-		ans, err := c.send(ctx, "batch", batchBody(halt, cmds[start:end], encoded[start:end]), batchOfReads(ctx))
-		if err != nil {
-			return res, err
-		}
-		failed, err := c.collect(res, ans.env.Result, cmds[start:end])
+		failed, err := c.sendChunk(ctx, res, halt, cmds[start:end], encoded[start:end])
 		if err != nil {
 			return res, err
 		}
@@ -98,6 +97,26 @@ func (c *Client) Batch(ctx context.Context, halt bool, cmds ...BatchCommand) (*B
 		}
 	}
 	return res, nil
+}
+
+// sendChunk sends one request of up to 50 commands, once the operating-time budget of
+// every method in it lets them go, and merges its answer into res.
+func (c *Client) sendChunk(ctx context.Context, res *BatchResult, halt bool, cmds []BatchCommand, encoded []string) (failed bool, err error) {
+	methods := make([]string, len(cmds))
+	for i, cmd := range cmds {
+		methods[i] = cmd.Method
+	}
+	claim, err := c.holdOperating(ctx, methods, time.Time{})
+	if err != nil {
+		return false, err
+	}
+	defer claim.release()
+	// Only the packed pages of List and Scan (all reads) may be sent again.
+	ans, err := c.send(ctx, "batch", batchBody(halt, cmds, encoded), batchOfReads(ctx))
+	if err != nil {
+		return false, err
+	}
+	return c.collect(res, ans.env.Result, cmds)
 }
 
 // encodeBatch validates the commands and renders each as "method?query".
@@ -182,6 +201,7 @@ func (c *Client) collect(res *BatchResult, raw json.RawMessage, cmds []BatchComm
 			e = envelope.Error{Description: "malformed error entry"}
 		}
 		res.Errors[key] = apiError(c.secrets, methods[key], 200, e.Code, e.Description, e.Argument)
+		_ = c.annotate(methods[key], res.Errors[key])
 		failed = true
 	}
 	for key, v := range envelope.Sections(sections["result_total"]) {
@@ -194,11 +214,13 @@ func (c *Client) collect(res *BatchResult, raw json.RawMessage, cmds []BatchComm
 			res.Nexts[key] = n
 		}
 	}
-	for key, v := range envelope.Sections(sections["result_time"]) {
-		t := envelope.DecodeTime(v)
-		res.Times[key] = callTime(t)
-		if m, ok := methods[key]; ok {
-			c.noteTime(m, t)
+	times := envelope.Sections(sections["result_time"])
+	for key, v := range times {
+		res.Times[key] = callTime(envelope.DecodeTime(v))
+	}
+	for _, cmd := range cmds { // in the order they ran: a method's last figure wins
+		if v, ok := times[cmd.Key]; ok {
+			c.noteTime(cmd.Method, envelope.DecodeTime(v))
 		}
 	}
 	for _, cmd := range cmds {

@@ -21,7 +21,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/b24go/bitrix24/internal/envelope"
@@ -47,7 +46,7 @@ type Client struct {
 	opts    options
 	secrets *redact.Secrets
 	log     *slog.Logger
-	resets  sync.Map // method name -> time.Time: last operating_reset_at seen
+	budget  opBudget // what the portal reported of each method's operating time
 
 	batcher *autoBatcher // nil unless WithAutoBatch; see autobatch.go
 }
@@ -169,10 +168,21 @@ func (c *Client) ready(ctx context.Context) error {
 	return nil
 }
 
-// send runs the attempts of one call: pace, authenticate, attempt, then replay once
-// after a refresh or retry under the policy. The replay after a refresh does not count
-// as a retry: it happens at most once, whatever the retry budget.
+// send runs the attempts of one call: hold for the operating-time budget, pace,
+// authenticate, attempt, then replay once after a refresh or retry under the policy. The
+// replay after a refresh does not count as a retry: it happens at most once, whatever the
+// retry budget; nor does a resend after OPERATION_TIME_LIMIT (WithOperatingWait). A
+// batch is held by its commands' methods before it comes here (batch.go, autobatch.go).
 func (c *Client) send(ctx context.Context, method string, body []byte, idempotent bool) (answer, error) {
+	var claim opClaim
+	if method != "batch" {
+		var err error
+		if claim, err = c.holdOperating(ctx, []string{method}, time.Time{}); err != nil {
+			return answer{}, err
+		}
+	}
+	defer func() { claim.release() }()
+	first := c.now()
 	replayed := false
 	for retry := 0; ; {
 		if err := ctx.Err(); err != nil {
@@ -199,9 +209,18 @@ func (c *Client) send(ctx context.Context, method string, body []byte, idempoten
 			}
 			continue
 		}
+		if err = c.annotate(method, err); method != "batch" && c.opts.operatingWait > 0 && errors.Is(err, ErrOperationTimeLimit) {
+			// Refused before it ran: wait for the reset, within the option's bound.
+			claim.release()
+			var herr error
+			if claim, herr = c.holdOperating(ctx, []string{method}, first.Add(c.opts.operatingWait)); herr == nil {
+				continue
+			}
+			return answer{}, err
+		}
 		retry++
 		if retry > c.opts.maxRetries || !retryable(ctx, err, idempotent) {
-			return answer{}, c.annotate(method, err)
+			return answer{}, err
 		}
 		if serr := sleepCtx(ctx, backoffDelay(retry, c.opts.minWait, c.opts.maxWait, nil)); serr != nil {
 			return answer{}, fmt.Errorf("bitrix24: %s: %w while waiting to retry after: %w", method, serr, err)

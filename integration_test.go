@@ -242,7 +242,7 @@ func TestIntegrationRefreshWithSpentToken(t *testing.T) {
 func TestIntegrationOperationTimeLimit(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	c, srv := newPortal(t, nil)
+	c, srv := newPortal(t, nil, bitrix24.WithOperatingBudget(0)) // the server's 429 itself
 	srv.SetMethodCost("userfieldtype.list", 300*time.Second)
 	_, err := c.UserFieldType.List(ctx)
 	require.NoError(t, err)

@@ -44,7 +44,14 @@ type options struct {
 	allowHTTP       bool
 	maxResponseSize int64
 	autoBatchWait   time.Duration // 0: auto-batching off
-	err             error
+	operatingLimit  time.Duration // 0: the operating-time budget off
+	operatingWait   time.Duration // 0: OPERATION_TIME_LIMIT returned at once
+	operatingMargin time.Duration // 0: limit/operatingMarginDiv; benchmarks vary it
+	// clockNow and clockAfter replace time.Now and time.After for the operating-time
+	// budget (nil: the real ones); only tests and benchmarks set them.
+	clockNow   func() time.Time
+	clockAfter func(time.Duration) <-chan time.Time
+	err        error
 }
 
 func defaultOptions() options {
@@ -56,6 +63,7 @@ func defaultOptions() options {
 		limiter:         leakybucket.New(DefaultRatePerSecond, DefaultBurst),
 		logger:          slog.New(slog.DiscardHandler),
 		maxResponseSize: DefaultMaxResponseSize,
+		operatingLimit:  DefaultOperatingBudget,
 	}
 }
 

@@ -90,8 +90,10 @@ func (s *Server) SetCommercialPlan(commercial bool) {
 	s.commercial = commercial
 }
 
-// SetMethodCost makes each call of method (case-insensitive) count d of operating time
-// toward OPERATION_TIME_LIMIT, without sleeping. 0 removes the cost.
+// SetMethodCost makes each call of method (case-insensitive), alone or as a batch
+// command, take d more of server time, without sleeping: d counts toward
+// OPERATION_TIME_LIMIT, and the answer's time.processing and time.finish (so duration)
+// include it. 0 removes the cost.
 func (s *Server) SetMethodCost(method string, d time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

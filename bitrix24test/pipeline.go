@@ -202,19 +202,23 @@ func (s *Server) execute(c *callCtx, def methodDef, begin time.Time) (any, *navD
 	limited := s.cfg.opLimit > 0 && !def.batch
 	key := limiterKey{authType: c.auth.kind, entity: c.auth.entity(), method: c.method}
 	if limited && s.limiter.blocked(key, s.cfg.now(), s.cfg.opLimit) {
+		s.opRefused++
 		return nil, nil, timeInfo{}, s.sysErr(http.StatusTooManyRequests, "OPERATION_TIME_LIMIT", "Method is blocked due to operation time limit.")
 	}
 	s.calls[c.method]++
 	realStart := time.Now()
 	res, nav, err := def.fn(c)
-	processing := time.Since(realStart) + c.cost
+	// The cost a test set (SetMethodCost) is server time like the method's own: it is
+	// recorded, and the answer's processing and duration show it.
+	modelled := c.cost + s.methodCost[c.method]
+	processing := time.Since(realStart) + modelled
 	if limited {
-		s.limiter.record(key, s.cfg.now(), processing+s.methodCost[c.method])
+		s.limiter.record(key, s.cfg.now(), processing)
 	}
 	if err != nil {
 		return nil, nil, timeInfo{}, err
 	}
-	ti := timeInfo{start: begin, finish: s.cfg.now().Add(c.cost), processing: processing, withOperating: s.cfg.opLimit > 0}
+	ti := timeInfo{start: begin, finish: s.cfg.now().Add(modelled), processing: processing, withOperating: s.cfg.opLimit > 0}
 	if ti.withOperating {
 		ti.operating, ti.resetAt = s.limiter.usage(key, s.cfg.now())
 	}

@@ -85,6 +85,7 @@ type Server struct {
 	last      map[string]*Request
 	log       []*Request
 	refusals  int
+	opRefused int // OPERATION_TIME_LIMIT answers, batch commands included (operating.go)
 	refreshes int
 	appSide   portalSide // the application side: codes, application tokens (portal_app.go)
 

@@ -53,7 +53,8 @@ benchstat -filter '.name:Payload' -col /impl "$out/bench.txt" >"$out/payload.ben
 benchstat -filter '.name:Batch' -col /mode "$out/bench.txt" >"$out/batch.benchstat.txt"
 benchstat "$out/ratelimited.txt" >"$out/ratelimited.benchstat.txt"
 
-# autobatch.txt, lists.txt and packed.txt are not rerun here (see docs/performance.md
-# for their commands); their charts are redrawn from the committed outputs.
-go run ./tools/plot -out docs "$out/bench.txt" "$out/ratelimited.txt" "$out/autobatch.txt" "$out/lists.txt" "$out/packed.txt"
+# autobatch.txt, lists.txt, packed.txt and operating.txt are not rerun here (see
+# docs/performance.md for their commands); their charts are redrawn from the committed
+# outputs.
+go run ./tools/plot -out docs "$out/bench.txt" "$out/ratelimited.txt" "$out/autobatch.txt" "$out/lists.txt" "$out/packed.txt" "$out/operating.txt"
 cat "$out"/percall.benchstat.txt "$out"/parallel.benchstat.txt "$out"/batch.benchstat.txt "$out"/ratelimited.benchstat.txt

@@ -3,7 +3,7 @@
 // does not list gonum:
 //
 //	go run ./tools/plot -out docs docs/bench/bench.txt docs/bench/ratelimited.txt \
-//		docs/bench/autobatch.txt docs/bench/lists.txt docs/bench/packed.txt
+//		docs/bench/autobatch.txt docs/bench/lists.txt docs/bench/packed.txt docs/bench/operating.txt
 //
 // (from the repository root, whose go.work includes this module). It reads every
 // benchmark line of the inputs, takes the median of each metric per benchmark, and
@@ -19,7 +19,10 @@
 //   - lists.png: modelled database time of one page against its offset, List and Scan
 //     (BenchmarkListPage);
 //   - packed.png: wall time (fake clock) of a Scan export against its rows, one, 10
-//     and 50 pages a request, heavy and cheap pages (BenchmarkScanPacked).
+//     and 50 pages a request, heavy and cheap pages (BenchmarkScanPacked);
+//   - operating.png: server time used per 10 minutes against the operating-time limit,
+//     without and with the budget and by 4 processes (BenchmarkOperatingExport,
+//     BenchmarkMultiProcessOperatingBudget).
 //
 // A plot whose benchmark is missing from the inputs is skipped with a note on stderr.
 package main
@@ -59,6 +62,7 @@ var charts = []struct {
 	{"autobatch.png", autoBatchChart},
 	{"lists.png", listsChart},
 	{"packed.png", packedChart},
+	{"operating.png", operatingChart},
 }
 
 // run reads the benchmark outputs and writes the charts they have data for into dir.

@@ -16,7 +16,7 @@ func TestRunWritesThePNGs(t *testing.T) {
 	dir := t.TempDir()
 	var log bytes.Buffer
 	var inputs []string
-	for _, name := range []string{"bench.txt", "autobatch.txt", "lists.txt", "packed.txt"} {
+	for _, name := range []string{"bench.txt", "autobatch.txt", "lists.txt", "packed.txt", "operating.txt"} {
 		inputs = append(inputs, filepath.Join("testdata", name))
 	}
 	if err := run(dir, inputs, &log); err != nil {
@@ -48,7 +48,7 @@ func TestRunSkipsMissingCharts(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "ratelimit.png")); err != nil {
 		t.Error(err)
 	}
-	for _, skipped := range []string{"throughput.png", "payload.png", "autobatch.png", "lists.png", "packed.png"} {
+	for _, skipped := range []string{"throughput.png", "payload.png", "autobatch.png", "lists.png", "packed.png", "operating.png"} {
 		if _, err := os.Stat(filepath.Join(dir, skipped)); err == nil {
 			t.Errorf("%s written without data", skipped)
 		}

@@ -1,0 +1,77 @@
+package bitrix24test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func opTime(t *testing.T, r resp) map[string]any {
+	t.Helper()
+	tm, ok := r.body["time"].(map[string]any)
+	require.True(t, ok, "%s", r.raw)
+	return tm
+}
+
+// The window rolls bucket by bucket: at operating_reset_at only the oldest minute
+// expires, and operating_reset_at moves to the first call of the next bucket + 600 s.
+func TestOperatingWindowRollsByMinute(t *testing.T) {
+	t.Parallel()
+	clk := newFakeClock() // 12:00:00, a bucket boundary
+	s := newSrv(t, WithClock(clk.Now))
+	s.SetMethodCost("user.option.set", 100*time.Second)
+	t0 := clk.Now()
+	clk.Advance(5 * time.Second)
+	for range 2 { // bucket 0: 200 s, its first call at t0+5
+		requireResult(t, callJSON(t, s, "user.option.set", map[string]any{"k": "v"}))
+	}
+	clk.Advance(70 * time.Second) // t0+75, bucket 1: 300 s
+	var last resp
+	for range 3 {
+		last = callJSON(t, s, "user.option.set", map[string]any{"k": "v"})
+		requireResult(t, last)
+	}
+	tm := opTime(t, last)
+	assert.InDelta(t, 500, tm["operating"], 0.5, "the crossing call completed")
+	assert.Equal(t, float64(t0.Unix()+5+600), tm["operating_reset_at"], "first call of the oldest bucket + 600 s")
+	requireErr(t, callJSON(t, s, "user.option.set", map[string]any{"k": "v"}), 429, "OPERATION_TIME_LIMIT",
+		"Method is blocked due to operation time limit.")
+	assert.Equal(t, 1, s.OperationTimeLimitRefusals())
+
+	clk.Advance(530 * time.Second) // t0+605: the first bucket has expired
+	r := callJSON(t, s, "user.option.get", nil)
+	requireResult(t, r)
+	last = callJSON(t, s, "user.option.set", map[string]any{"k": "v"})
+	requireResult(t, last)
+	tm = opTime(t, last)
+	assert.InDelta(t, 400, tm["operating"], 0.5, "300 s of the second bucket and this call")
+	assert.Equal(t, float64(t0.Unix()+75+600), tm["operating_reset_at"])
+}
+
+// A set cost is server time: the answer's processing and duration show it, in time and
+// in result_time; every command is checked and counted under its own method.
+func TestOperatingCostInTimeAndResultTime(t *testing.T) {
+	t.Parallel()
+	clk := newFakeClock()
+	s := newSrv(t, WithClock(clk.Now), WithOperationTimeLimit(10*time.Second))
+	s.SetMethodCost("USER.OPTION.GET", 4*time.Second)
+	tm := opTime(t, callJSON(t, s, "user.option.get", nil))
+	assert.InDelta(t, 4, tm["processing"], 0.5)
+	assert.InDelta(t, 4, tm["duration"], 0.5)
+	assert.InDelta(t, 4, tm["operating"], 0.5)
+	assert.Equal(t, float64(clk.Now().Unix()+600), tm["operating_reset_at"])
+
+	res := batchResult(t, callJSON(t, s, "batch", map[string]any{"cmd": map[string]any{
+		"a": "user.option.get", "b": "server.time", "c": "user.option.get", "d": "user.option.get",
+	}}))
+	times := res["result_time"].(map[string]any)
+	assert.InDelta(t, 8, times["a"].(map[string]any)["operating"], 0.5)
+	assert.InDelta(t, 4, times["a"].(map[string]any)["processing"], 0.5)
+	assert.Equal(t, float64(0), times["b"].(map[string]any)["operating"], "another method's own figure")
+	assert.InDelta(t, 12, times["c"].(map[string]any)["operating"], 0.5, "8 s ≤ 10 s before it: it ran")
+	assert.Equal(t, "OPERATION_TIME_LIMIT", res["result_error"].(map[string]any)["d"].(map[string]any)["error"])
+	assert.Equal(t, 1, s.OperationTimeLimitRefusals())
+	assert.Equal(t, 3, s.Calls("user.option.get"))
+}
