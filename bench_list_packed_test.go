@@ -143,7 +143,8 @@ func scanExport(b *testing.B, rows, n int, rowCost time.Duration) scanMetrics {
 	hc := srv.Client()
 	hc.Transport = &portalTime{next: hc.Transport, srv: srv, clock: clock}
 	c, err := bitrix24.NewOAuthClient(srv.OAuthConfig(), bitrix24.WithHTTPClient(hc), bitrix24.WithAllowHTTP(),
-		bitrix24.WithLimiter(leakybucket.NewWithClock(bitrix24.DefaultRatePerSecond, bitrix24.DefaultBurst, clock.now, clock.after)))
+		bitrix24.WithLimiter(leakybucket.NewWithClock(bitrix24.DefaultRatePerSecond, bitrix24.DefaultBurst, clock.now, clock.after)),
+		bitrix24.WithTestClock(clock.now, clock.after))
 	if err != nil {
 		b.Fatal(err)
 	}
