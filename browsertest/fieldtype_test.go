@@ -25,7 +25,8 @@ var editor = template.Must(template.New("edit").Parse(
 func fieldRoutes(app *bitrix24.App, _ string) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("POST /field", &bitrix24.FieldTypeHandler{
-		App: app,
+		App:  app,
+		View: bitrix24.PlainValues, // the values as text, escaped
 		Edit: func(_ context.Context, f *bitrix24.FieldRequest) (template.HTML, error) {
 			var b bytes.Buffer
 			err := editor.Execute(&b, map[string]any{"Multiple": f.Field.Multiple, "Values": f.Field.Values, "Value": f.Field.Value()})
