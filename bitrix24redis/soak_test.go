@@ -6,7 +6,7 @@ package bitrix24redis_test
 // this process injects 5 % faults (503, 502, resets, timeouts), expires the access token
 // every few seconds and restarts Redis once. Not part of the default `go test`:
 //
-//	go test -run '^TestSoak$' -soak=10m -timeout=30m ./bitrix24redis/
+//	go test ./bitrix24redis/ -run '^TestSoak$' -timeout=30m -soak=10m
 //
 // Figures of a 10-minute run are in docs/reliability.md.
 
