@@ -61,6 +61,21 @@ func (c *Client) Batch(ctx context.Context, halt bool, cmds ...BatchCommand) (*B
 	if err := c.ready(ctx); err != nil {
 		return nil, err
 	}
+	id, err := requestIDOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	st := &callState{id: id}
+	if c.opts.observer != nil {
+		return observeCall(c, ctx, CallStartInfo{Method: "batch", BatchSize: len(cmds)}, st, func(ctx context.Context) (*BatchResult, error) {
+			return c.batch(ctx, halt, cmds, st)
+		})
+	}
+	return c.batch(ctx, halt, cmds, st)
+}
+
+// batch sends the chunks of a Batch call; every request carries the call's id.
+func (c *Client) batch(ctx context.Context, halt bool, cmds []BatchCommand, st *callState) (*BatchResult, error) {
 	encoded, err := encodeBatch(cmds)
 	if err != nil {
 		return nil, err
@@ -74,11 +89,14 @@ func (c *Client) Batch(ctx context.Context, halt bool, cmds ...BatchCommand) (*B
 	}
 	for start := 0; start < len(cmds); start += MaxBatchCommands {
 		end := min(start+MaxBatchCommands, len(cmds))
-		ans, err := c.send(ctx, "batch", batchBody(halt, cmds[start:end], encoded[start:end]), false)
+		if o := c.opts.observer; o != nil {
+			notify(o.BatchFormed, ctx, BatchInfo{Size: end - start})
+		}
+		ans, err := c.send(ctx, "batch", batchBody(halt, cmds[start:end], encoded[start:end]), false, st)
 		if err != nil {
 			return res, err
 		}
-		failed, err := c.collect(res, ans.env.Result, cmds[start:end])
+		failed, err := c.collect(ctx, res, ans.env.Result, cmds[start:end], st.id)
 		if err != nil {
 			return res, err
 		}
@@ -153,7 +171,7 @@ func batchBody(halt bool, cmds []BatchCommand, encoded []string) []byte {
 
 // collect merges one chunk's answer into res and reports whether a command failed.
 // Any section may arrive as [] (empty) or as a list when the keys are 0..n-1.
-func (c *Client) collect(res *BatchResult, raw json.RawMessage, cmds []BatchCommand) (failed bool, err error) {
+func (c *Client) collect(ctx context.Context, res *BatchResult, raw json.RawMessage, cmds []BatchCommand, id string) (failed bool, err error) {
 	sections := envelope.Sections(raw)
 	if sections == nil {
 		return false, &UnexpectedResponseError{Method: "batch", StatusCode: 200, Reason: "result is not a batch answer"}
@@ -171,6 +189,7 @@ func (c *Client) collect(res *BatchResult, raw json.RawMessage, cmds []BatchComm
 			e = envelope.Error{Description: "malformed error entry"}
 		}
 		res.Errors[key] = apiError(c.secrets, methods[key], 200, e.Code, e.Description, e.Argument)
+		res.Errors[key].RequestID = id
 		failed = true
 	}
 	for key, v := range envelope.Sections(sections["result_total"]) {
@@ -188,6 +207,7 @@ func (c *Client) collect(res *BatchResult, raw json.RawMessage, cmds []BatchComm
 		res.Times[key] = callTime(t)
 		if m, ok := methods[key]; ok {
 			c.noteTime(m, t)
+			c.observeOperating(ctx, m, t)
 		}
 	}
 	for _, cmd := range cmds {

@@ -44,6 +44,7 @@ type options struct {
 	allowHTTP       bool
 	maxResponseSize int64
 	autoBatchWait   time.Duration // 0: auto-batching off
+	observer        *Observer     // nil: nothing is reported (see observer.go)
 	err             error
 }
 

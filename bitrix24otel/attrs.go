@@ -1,0 +1,91 @@
+package bitrix24otel
+
+import (
+	"context"
+	"errors"
+	"net"
+	"sync"
+	"sync/atomic"
+
+	"go.opentelemetry.io/otel/attribute"
+
+	"github.com/b24go/bitrix24"
+)
+
+// methodAttrs are the attribute sets of one REST method's metrics, built once.
+type methodAttrs struct {
+	method, ok, err attribute.Set
+}
+
+func newMethodAttrs(method string) *methodAttrs {
+	m := keyMethod.String(method)
+	return &methodAttrs{
+		method: attribute.NewSet(m),
+		ok:     attribute.NewSet(m, keyOutcome.String("ok")),
+		err:    attribute.NewSet(m, keyOutcome.String("error")),
+	}
+}
+
+// maxCachedMethods bounds the cache: a program calls a few dozen methods, but nothing
+// stops one from making up names.
+const maxCachedMethods = 1024
+
+// attrCache keeps the attribute sets of each method, so that a call allocates none.
+type attrCache struct {
+	m sync.Map // string -> *methodAttrs
+	n atomic.Int64
+}
+
+func (c *attrCache) get(method string) *methodAttrs {
+	if v, ok := c.m.Load(method); ok {
+		return v.(*methodAttrs)
+	}
+	a := newMethodAttrs(method)
+	if c.n.Load() >= maxCachedMethods {
+		return a
+	}
+	if v, loaded := c.m.LoadOrStore(method, a); loaded {
+		return v.(*methodAttrs)
+	}
+	c.n.Add(1)
+	return a
+}
+
+// maxErrorType bounds error.type: a Bitrix24 code is short, and a server could send
+// anything.
+const maxErrorType = 64
+
+// errorType is error.type: the Bitrix24 code of an *APIError (as sent, already free of
+// secrets), otherwise the class of the Go error.
+func errorType(err error) string {
+	var apiErr *bitrix24.APIError
+	var valErr *bitrix24.ValidationError
+	var unexpected *bitrix24.UnexpectedResponseError
+	var netErr net.Error
+	switch {
+	case errors.As(err, &apiErr):
+		if apiErr.Code == "" {
+			return "bitrix24.APIError"
+		}
+		if len(apiErr.Code) > maxErrorType {
+			return apiErr.Code[:maxErrorType]
+		}
+		return apiErr.Code
+	case errors.As(err, &valErr):
+		return "bitrix24.ValidationError"
+	case errors.As(err, &unexpected):
+		return "bitrix24.UnexpectedResponseError"
+	case errors.Is(err, context.DeadlineExceeded):
+		return "context.DeadlineExceeded"
+	case errors.Is(err, context.Canceled):
+		return "context.Canceled"
+	case errors.Is(err, bitrix24.ErrTokenNotFound):
+		return "bitrix24.ErrTokenNotFound"
+	case errors.As(err, &netErr):
+		if netErr.Timeout() {
+			return "timeout"
+		}
+		return "network"
+	}
+	return "_OTHER"
+}
