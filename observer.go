@@ -135,7 +135,8 @@ type OperatingInfo struct {
 }
 
 // WithObserver reports what the client does to o (see [Observer]). Several observers
-// may be given; each is called in the order of the options. A nil o is refused.
+// may be given; each is called in the order of the options (CallDone in the reverse
+// order), and each sees the context its own CallStart returned. A nil o is refused.
 func WithObserver(o *Observer) Option {
 	return setNonNil("WithObserver", o, func(opts *options) {
 		cp := *o // later changes to *o do not reach the client
@@ -143,45 +144,55 @@ func WithObserver(o *Observer) Option {
 	})
 }
 
-// chainObservers returns an observer calling a, then b.
+// chainObservers returns an observer calling a, then b. Each sees the context its own
+// CallStart returned (b's is derived from a's), so two tracers never end each other's
+// spans.
 func chainObservers(a, b *Observer) *Observer {
 	if a == nil {
 		return b
 	}
+	link := new(chainLink)
 	return &Observer{
-		CallStart:     chainStart(a.CallStart, b.CallStart),
-		CallDone:      chain(a.CallDone, b.CallDone),
-		AttemptDone:   chain(a.AttemptDone, b.AttemptDone),
-		LimiterWait:   chain(a.LimiterWait, b.LimiterWait),
-		OperatingWait: chain(a.OperatingWait, b.OperatingWait),
-		TokenWait:     chain(a.TokenWait, b.TokenWait),
-		TokenRefresh:  chain(a.TokenRefresh, b.TokenRefresh),
-		Retry:         chain(a.Retry, b.Retry),
-		BatchFormed:   chain(a.BatchFormed, b.BatchFormed),
-		Operating:     chain(a.Operating, b.Operating),
+		CallStart: func(ctx context.Context, info CallStartInfo) context.Context {
+			ca := safeStart(a.CallStart, ctx, info)
+			return context.WithValue(safeStart(b.CallStart, ca, info), link, ca)
+		},
+		// b's call ends inside a's, as b's span is a child of a's.
+		CallDone: func(ctx context.Context, info CallDoneInfo) {
+			notify(b.CallDone, ctx, info)
+			notify(a.CallDone, link.ctxOf(ctx), info)
+		},
+		AttemptDone:   chain(link, a.AttemptDone, b.AttemptDone),
+		LimiterWait:   chain(link, a.LimiterWait, b.LimiterWait),
+		OperatingWait: chain(link, a.OperatingWait, b.OperatingWait),
+		TokenWait:     chain(link, a.TokenWait, b.TokenWait),
+		TokenRefresh:  chain(link, a.TokenRefresh, b.TokenRefresh),
+		Retry:         chain(link, a.Retry, b.Retry),
+		BatchFormed:   chain(link, a.BatchFormed, b.BatchFormed),
+		Operating:     chain(link, a.Operating, b.Operating),
 	}
 }
 
-func chain[T any](a, b func(context.Context, T)) func(context.Context, T) {
+// chainLink keys, in a call's context, the context the first observer of a chain
+// returned.
+type chainLink struct{ _ byte }
+
+// ctxOf is the context a's hooks see: the one a's CallStart returned.
+func (l *chainLink) ctxOf(ctx context.Context) context.Context {
+	if ca, ok := ctx.Value(l).(context.Context); ok {
+		return ca
+	}
+	return ctx // a hook outside a call (TokenRefresh)
+}
+
+func chain[T any](link *chainLink, a, b func(context.Context, T)) func(context.Context, T) {
 	switch {
 	case a == nil:
 		return b
 	case b == nil:
-		return a
+		return func(ctx context.Context, v T) { a(link.ctxOf(ctx), v) }
 	}
-	return func(ctx context.Context, v T) { a(ctx, v); b(ctx, v) }
-}
-
-func chainStart(a, b func(context.Context, CallStartInfo) context.Context) func(context.Context, CallStartInfo) context.Context {
-	switch {
-	case a == nil:
-		return b
-	case b == nil:
-		return a
-	}
-	return func(ctx context.Context, info CallStartInfo) context.Context {
-		return b(a(ctx, info), info)
-	}
+	return func(ctx context.Context, v T) { notify(a, link.ctxOf(ctx), v); notify(b, ctx, v) }
 }
 
 // notify calls hook, if set, and swallows its panic: an observer must not break a call.
@@ -193,9 +204,14 @@ func notify[T any](hook func(context.Context, T), ctx context.Context, info T) {
 	hook(ctx, info)
 }
 
-// callStart runs o.CallStart; on a panic or a nil answer the call keeps ctx.
-func (o *Observer) callStart(ctx context.Context, info CallStartInfo) (out context.Context) {
-	if o.CallStart == nil {
+// callStart runs o.CallStart.
+func (o *Observer) callStart(ctx context.Context, info CallStartInfo) context.Context {
+	return safeStart(o.CallStart, ctx, info)
+}
+
+// safeStart runs start, if set; on a panic or a nil answer the call keeps ctx.
+func safeStart(start func(context.Context, CallStartInfo) context.Context, ctx context.Context, info CallStartInfo) (out context.Context) {
+	if start == nil {
 		return ctx
 	}
 	out = ctx
@@ -204,7 +220,7 @@ func (o *Observer) callStart(ctx context.Context, info CallStartInfo) (out conte
 			out = ctx
 		}
 	}()
-	return o.CallStart(ctx, info)
+	return start(ctx, info)
 }
 
 // observeCall runs one call under the observer: CallStart, run, CallDone. st collects

@@ -218,15 +218,17 @@ func TestOperatingGaugeFollowsTheFake(t *testing.T) {
 	for i := 1; i <= 3; i++ {
 		require.NoError(t, c.Call(context.Background(), "user.option.set",
 			map[string]any{"options": map[string]any{"n": i}}, nil, bitrix24.WithResponse(&resp)))
-		assert.InDelta(t, 3*float64(i), gauge(t, rec, "user.option.set"), 0.001, "after call %d", i)
+		// The fake adds the call's real duration to its cost.
+		assert.InDelta(t, 3*float64(i), gauge(t, rec, "user.option.set"), 0.5, "after call %d", i)
 		assert.InDelta(t, resp.Time.Operating.Seconds(), gauge(t, rec, "user.option.set"), 0.001,
 			"the gauge is the figure of the last answer")
 	}
 	// A batch command reports its own method's figure.
-	_, err := c.Batch(context.Background(), false, bitrix24.BatchCommand{
+	res, err := c.Batch(context.Background(), false, bitrix24.BatchCommand{
 		Key: "a", Method: "user.option.set", Params: map[string]any{"options": map[string]any{"n": "4"}}})
 	require.NoError(t, err)
-	assert.InDelta(t, 12, gauge(t, rec, "user.option.set"), 0.001)
+	assert.InDelta(t, 12, gauge(t, rec, "user.option.set"), 0.5)
+	assert.InDelta(t, res.Times["a"].Operating.Seconds(), gauge(t, rec, "user.option.set"), 0.001)
 }
 
 // gauge is the value of bitrix24.client.operating for method.
@@ -293,4 +295,16 @@ func TestBatchSpan(t *testing.T) {
 		}
 	}
 	assert.Equal(t, []int64{50, 10}, sizes, "an event per chunk")
+}
+
+func TestTwoInstrumentsEachEndTheirSpan(t *testing.T) {
+	t.Parallel()
+	srv := bitrix24test.New(t)
+	rec := newRecorder(t)
+	c := srv.NewClient(rec.option(), rec.option())
+	require.NoError(t, c.UserOption.Set(context.Background(), map[string]any{"theme": "dark"}))
+	spans := rec.named("user.option.set")
+	require.Len(t, spans, 2, "both spans ended")
+	assert.Equal(t, spans[1].SpanContext().SpanID(), spans[0].Parent().SpanID(), "the second is a child of the first")
+	assert.Equal(t, int64(2), rec.intSum(t, "bitrix24.client.calls"))
 }
