@@ -35,7 +35,7 @@ func ExampleInstrument() {
 		fmt.Println(s.Name(), s.SpanKind())
 		for _, kv := range s.Attributes() {
 			if kv.Key != "server.address" {
-				fmt.Printf("  %s = %s\n", kv.Key, kv.Value.Emit())
+				fmt.Printf("  %s = %s\n", kv.Key, kv.Value.String())
 			}
 		}
 	}

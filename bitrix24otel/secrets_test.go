@@ -56,7 +56,7 @@ func requireClean(t *testing.T, where, text string, secrets []string) {
 func kvText(kvs []attribute.KeyValue) string {
 	var b strings.Builder
 	for _, kv := range kvs {
-		b.WriteString(string(kv.Key) + "=" + kv.Value.Emit() + " ")
+		b.WriteString(string(kv.Key) + "=" + kv.Value.String() + " ")
 	}
 	return b.String()
 }
