@@ -8,21 +8,23 @@ import (
 	"sync/atomic"
 
 	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
 
 	"github.com/b24go/bitrix24"
 )
 
-// methodAttrs are the attribute sets of one REST method's metrics, built once.
+// methodAttrs are the measurement options of one REST method's metrics, built once:
+// its attributes alone, and with each outcome.
 type methodAttrs struct {
-	method, ok, err attribute.Set
+	method, ok, err metric.MeasurementOption
 }
 
 func newMethodAttrs(method string) *methodAttrs {
 	m := keyMethod.String(method)
 	return &methodAttrs{
-		method: attribute.NewSet(m),
-		ok:     attribute.NewSet(m, keyOutcome.String("ok")),
-		err:    attribute.NewSet(m, keyOutcome.String("error")),
+		method: metric.WithAttributeSet(attribute.NewSet(m)),
+		ok:     metric.WithAttributeSet(attribute.NewSet(m, keyOutcome.String("ok"))),
+		err:    metric.WithAttributeSet(attribute.NewSet(m, keyOutcome.String("error"))),
 	}
 }
 

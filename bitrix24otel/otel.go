@@ -161,6 +161,9 @@ func (o *observer) hooks() *bitrix24.Observer {
 	}
 }
 
+// clientKind is the kind of every span, made once.
+var clientKind = trace.WithSpanKind(trace.SpanKindClient)
+
 func (o *observer) callStart(ctx context.Context, info bitrix24.CallStartInfo) context.Context {
 	n := 3
 	if info.BatchSize > 0 {
@@ -171,7 +174,7 @@ func (o *observer) callStart(ctx context.Context, info bitrix24.CallStartInfo) c
 	if info.BatchSize > 0 {
 		attrs = append(attrs, keyBatchSize.Int(info.BatchSize))
 	}
-	opts := []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(attrs...)}
+	opts := []trace.SpanStartOption{clientKind, trace.WithAttributes(attrs...)}
 	if len(info.Carried) > 0 {
 		links := make([]trace.Link, 0, len(info.Carried))
 		for _, c := range info.Carried {
@@ -187,12 +190,12 @@ func (o *observer) callStart(ctx context.Context, info bitrix24.CallStartInfo) c
 
 func (o *observer) callDone(ctx context.Context, info bitrix24.CallDoneInfo) {
 	ma := o.attrs.get(info.Method)
-	set := ma.ok
+	opt := ma.ok
 	if info.Err != nil {
-		set = ma.err
+		opt = ma.err
 	}
-	o.calls.Add(ctx, 1, metric.WithAttributeSet(set))
-	o.duration.Record(ctx, info.Duration.Seconds(), metric.WithAttributeSet(set))
+	o.calls.Add(ctx, 1, opt)
+	o.duration.Record(ctx, info.Duration.Seconds(), opt)
 
 	span := trace.SpanFromContext(ctx)
 	if !span.IsRecording() {
@@ -200,7 +203,11 @@ func (o *observer) callDone(ctx context.Context, info bitrix24.CallDoneInfo) {
 		return
 	}
 	attrs := make([]attribute.KeyValue, 0, 5)
-	attrs = append(attrs, keyAttempts.Int(info.Attempts), keyRequestID.String(info.RequestID))
+	attrs = append(attrs, keyAttempts.Int(info.Attempts))
+	if info.BatchSize > 0 && info.Method != "batch" {
+		// Carried by an automatic batch: the request the server saw is the batch's.
+		attrs = append(attrs, keyRequestID.String(info.RequestID))
+	}
 	if info.StatusCode > 0 {
 		attrs = append(attrs, keyStatus.Int(info.StatusCode))
 	}
@@ -216,12 +223,12 @@ func (o *observer) callDone(ctx context.Context, info bitrix24.CallDoneInfo) {
 }
 
 func (o *observer) limiterWaited(ctx context.Context, info bitrix24.WaitInfo) {
-	o.limiterWait.Record(ctx, info.Duration.Seconds(), metric.WithAttributeSet(o.attrs.get(info.Method).method))
+	o.limiterWait.Record(ctx, info.Duration.Seconds(), o.attrs.get(info.Method).method)
 	waitEvent(ctx, "bitrix24.limiter.wait", info)
 }
 
 func (o *observer) operatingWaited(ctx context.Context, info bitrix24.WaitInfo) {
-	o.operatingWait.Record(ctx, info.Duration.Seconds(), metric.WithAttributeSet(o.attrs.get(info.Method).method))
+	o.operatingWait.Record(ctx, info.Duration.Seconds(), o.attrs.get(info.Method).method)
 	waitEvent(ctx, "bitrix24.operating.wait", info)
 }
 
@@ -278,5 +285,5 @@ func (o *observer) batchFormed(ctx context.Context, info bitrix24.BatchInfo) {
 }
 
 func (o *observer) operatingReported(ctx context.Context, info bitrix24.OperatingInfo) {
-	o.operating.Record(ctx, info.Used.Seconds(), metric.WithAttributeSet(o.attrs.get(info.Method).method))
+	o.operating.Record(ctx, info.Used.Seconds(), o.attrs.get(info.Method).method)
 }
