@@ -3,6 +3,7 @@ package bitrix24otel
 import (
 	"context"
 	"errors"
+	"math"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -13,10 +14,25 @@ import (
 	"github.com/b24go/bitrix24"
 )
 
-// methodAttrs are the measurement options of one REST method's metrics, built once:
-// its attributes alone, and with each outcome.
+// methodAttrs are the measurement options of one REST method's metrics, built once
+// (its attributes alone, and with each outcome), and the last operating time the portal
+// reported for it.
 type methodAttrs struct {
 	method, ok, err metric.MeasurementOption
+	operating       atomic.Uint64 // math.Float64bits of the seconds
+	hasOperating    atomic.Bool
+}
+
+func (m *methodAttrs) setOperating(seconds float64) {
+	m.operating.Store(math.Float64bits(seconds))
+	m.hasOperating.Store(true)
+}
+
+func (m *methodAttrs) lastOperating() (float64, bool) {
+	if !m.hasOperating.Load() {
+		return 0, false
+	}
+	return math.Float64frombits(m.operating.Load()), true
 }
 
 func newMethodAttrs(method string) *methodAttrs {
@@ -29,13 +45,21 @@ func newMethodAttrs(method string) *methodAttrs {
 }
 
 // maxCachedMethods bounds the cache: a program calls a few dozen methods, but nothing
-// stops one from making up names.
+// stops one from making up names. The operating gauge reports the cached methods only.
 const maxCachedMethods = 1024
 
 // attrCache keeps the attribute sets of each method, so that a call allocates none.
 type attrCache struct {
 	m sync.Map // string -> *methodAttrs
 	n atomic.Int64
+}
+
+// each calls f for every cached method.
+func (c *attrCache) each(f func(*methodAttrs)) {
+	c.m.Range(func(_, v any) bool {
+		f(v.(*methodAttrs))
+		return true
+	})
 }
 
 func (c *attrCache) get(method string) *methodAttrs {

@@ -91,7 +91,7 @@ type observer struct {
 	duration, limiterWait     metric.Float64Histogram
 	operatingWait, tokenWait  metric.Float64Histogram
 	batchSize                 metric.Int64Histogram
-	operating                 metric.Float64Gauge
+	operating                 metric.Float64ObservableGauge
 }
 
 // Bucket boundaries, in seconds: a call takes tens of milliseconds to seconds; a wait
@@ -129,8 +129,11 @@ func newObserver(cfg config) *observer {
 	o.refreshes, err = m.Int64Counter("bitrix24.client.token.refreshes", metric.WithUnit("{refresh}"),
 		metric.WithDescription("OAuth token refreshes made at the token endpoint."))
 	handle(err)
-	o.operating, err = m.Float64Gauge("bitrix24.client.operating", metric.WithUnit("s"),
+	// The gauge is observed at collection: a call only stores the figure.
+	o.operating, err = m.Float64ObservableGauge("bitrix24.client.operating", metric.WithUnit("s"),
 		metric.WithDescription("Operating time the portal reports used by a method in its rolling 10 minutes (time.operating)."))
+	handle(err)
+	_, err = m.RegisterCallback(o.observeOperating, o.operating)
 	handle(err)
 	o.operatingWait, err = m.Float64Histogram("bitrix24.client.operating.wait", metric.WithUnit("s"),
 		metric.WithDescription("Time calls waited for a method's operating-time budget."),
@@ -284,6 +287,16 @@ func (o *observer) batchFormed(ctx context.Context, info bitrix24.BatchInfo) {
 	}
 }
 
-func (o *observer) operatingReported(ctx context.Context, info bitrix24.OperatingInfo) {
-	o.operating.Record(ctx, info.Used.Seconds(), o.attrs.get(info.Method).method)
+func (o *observer) operatingReported(_ context.Context, info bitrix24.OperatingInfo) {
+	o.attrs.get(info.Method).setOperating(info.Used.Seconds())
+}
+
+// observeOperating reports the last figure of every method that has one.
+func (o *observer) observeOperating(_ context.Context, obs metric.Observer) error {
+	o.attrs.each(func(ma *methodAttrs) {
+		if v, ok := ma.lastOperating(); ok {
+			obs.ObserveFloat64(o.operating, v, ma.method)
+		}
+	})
+	return nil
 }
