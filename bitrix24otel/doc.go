@@ -9,7 +9,9 @@
 // bitrix24.method, server.address, http.response.status_code, bitrix24.attempts,
 // bitrix24.request_id (the X-Request-ID sent), error.type with status Error on failure,
 // and bitrix24.batch.size on batches (automatic ones too, linked to the calls they
-// carry). Waits (limiter, operating budget, token) and retries are span events.
+// carry). Waits and retries are span events: bitrix24.limiter.wait,
+// bitrix24.operating.wait, bitrix24.token.refresh (bitrix24.token.load and .save for the
+// token store), bitrix24.retry, and bitrix24.batch for each batch request formed.
 //
 // Metrics (instrumentation scope [ScopeName]):
 //

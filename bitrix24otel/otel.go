@@ -237,7 +237,19 @@ func (o *observer) operatingWaited(ctx context.Context, info bitrix24.WaitInfo) 
 
 func (o *observer) tokenWaited(ctx context.Context, info bitrix24.WaitInfo) {
 	o.tokenWait.Record(ctx, info.Duration.Seconds(), metric.WithAttributes(keyTokenReason.String(info.Reason)))
-	waitEvent(ctx, "bitrix24.token.wait", info)
+	waitEvent(ctx, tokenEvent(info.Reason), info)
+}
+
+// tokenEvent names a wait for the OAuth pair: bitrix24.token.refresh (proactive or after
+// expired_token), bitrix24.token.load or bitrix24.token.save (the TokenStore).
+func tokenEvent(reason string) string {
+	switch reason {
+	case "load":
+		return "bitrix24.token.load"
+	case "save":
+		return "bitrix24.token.save"
+	}
+	return "bitrix24.token.refresh"
 }
 
 // waitEvent marks a wait on the call's span.

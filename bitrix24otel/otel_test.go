@@ -151,7 +151,7 @@ func TestRefreshCountedOnceForConcurrentCalls(t *testing.T) {
 	waits := 0
 	for _, s := range rec.named("user.option.get") {
 		for _, e := range s.Events() {
-			if e.Name == "bitrix24.token.wait" {
+			if e.Name == "bitrix24.token.refresh" {
 				waits++
 			}
 		}

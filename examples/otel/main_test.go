@@ -24,7 +24,7 @@ func TestExamplePrintsSpansAndMetrics(t *testing.T) {
 	for _, want := range []string{
 		`"Name": "user.option.set"`, `"Name": "userfieldtype.delete"`, `"Name": "batch"`,
 		`"Value": "quickstart-options"`, `"Value": "ERROR_NOT_FOUND"`, `"Name": "bitrix24.retry"`,
-		`"Name": "bitrix24.token.wait"`, `"Key": "bitrix24.autobatch.size"`,
+		`"Name": "bitrix24.token.refresh"`, `"Key": "bitrix24.autobatch.size"`,
 	} {
 		if !strings.Contains(spans, want) {
 			t.Errorf("the spans lack %s", want)
