@@ -11,7 +11,9 @@
 // and bitrix24.batch.size on batches (automatic ones too, linked to the calls they
 // carry). Waits and retries are span events: bitrix24.limiter.wait,
 // bitrix24.operating.wait, bitrix24.token.refresh (bitrix24.token.load and .save for the
-// token store), bitrix24.retry, and bitrix24.batch for each batch request formed.
+// token store), bitrix24.retry, and bitrix24.batch for each batch request formed. Each
+// refresh at the token endpoint is a span of its own, oauth/token: one refresh serves
+// every call that waited for it.
 //
 // Metrics (instrumentation scope [ScopeName]):
 //

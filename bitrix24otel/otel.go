@@ -2,6 +2,7 @@ package bitrix24otel
 
 import (
 	"context"
+	"time"
 
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
@@ -269,12 +270,23 @@ func waitEvent(ctx context.Context, name string, info bitrix24.WaitInfo) {
 	span.AddEvent(name, trace.WithAttributes(attrs...))
 }
 
+// tokenRefreshed counts a refresh at the token endpoint and records it as a span of its
+// own (oauth/token): it is shared by every call that waited for it, and runs on none of
+// their contexts.
 func (o *observer) tokenRefreshed(ctx context.Context, info bitrix24.RefreshInfo) {
 	outcome := "ok"
 	if info.Err != nil {
 		outcome = "error"
 	}
 	o.refreshes.Add(ctx, 1, metric.WithAttributes(keyTokenReason.String(info.Reason), keyOutcome.String(outcome)))
+	end := time.Now()
+	_, span := o.tracer.Start(ctx, "oauth/token", clientKind, trace.WithTimestamp(end.Add(-info.Duration)),
+		trace.WithAttributes(keyTokenReason.String(info.Reason)))
+	if info.Err != nil {
+		span.SetAttributes(keyErrorType.String(errorType(info.Err)))
+		span.SetStatus(codes.Error, info.Err.Error())
+	}
+	span.End(trace.WithTimestamp(end))
 }
 
 func (o *observer) retry(ctx context.Context, info bitrix24.RetryInfo) {

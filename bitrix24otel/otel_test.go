@@ -148,6 +148,10 @@ func TestRefreshCountedOnceForConcurrentCalls(t *testing.T) {
 	assert.Equal(t, int64(1), rec.intSum(t, "bitrix24.client.token.refreshes",
 		attribute.String("bitrix24.token.reason", "expired_token"), attribute.String("outcome", "ok")))
 	assert.Len(t, rec.named("user.option.get"), n)
+	refresh := rec.named("oauth/token")
+	require.Len(t, refresh, 1, "the refresh is a span of its own")
+	reason, _ := attr(refresh[0], "bitrix24.token.reason")
+	assert.Equal(t, "expired_token", reason.AsString())
 	waits := 0
 	for _, s := range rec.named("user.option.get") {
 		for _, e := range s.Events() {

@@ -156,6 +156,8 @@ func TestNoSecretInSpansOrMetrics(t *testing.T) {
 	srv.ExpireAccessToken()
 	fail(oauth.UserOption.Set(ctx, map[string]any{"a": "b"}))
 	assert.Equal(t, int64(1), rec.intSum(t, "bitrix24.client.token.refreshes", attribute.String("outcome", "error")))
+	require.Len(t, rec.named("oauth/token"), 1)
+	assert.Equal(t, codes.Error, rec.named("oauth/token")[0].Status().Code)
 
 	all := secrets.all()
 	for _, err := range failures {
