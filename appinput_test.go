@@ -1,7 +1,6 @@
 package bitrix24_test
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"net/http"
@@ -138,12 +137,12 @@ func TestVerificationsAreBounded(t *testing.T) {
 // Item 11: a misconfigured handler answers 500 and says why at Error level through
 // slog.Default() when it has no Logger. (Not parallel: it replaces slog's default.)
 func TestMisconfiguredHandlersLogErrors(t *testing.T) {
-	var buf bytes.Buffer
-	var mu sync.Mutex
+	var buf syncBuffer
 	prev := slog.Default()
-	slog.SetDefault(slog.New(slog.NewTextHandler(&lockedWriter{w: &buf, mu: &mu}, nil)))
+	slog.SetDefault(slog.New(slog.NewTextHandler(&buf, nil)))
 	t.Cleanup(func() { slog.SetDefault(prev) })
-	logs := func() string { mu.Lock(); defer mu.Unlock(); s := buf.String(); buf.Reset(); return s }
+	seen := 0
+	logs := func() string { s := buf.String()[seen:]; seen += len(s); return s }
 
 	app, srv := newAppPortal(t)
 	post := func(h http.Handler, req *http.Request) int {
@@ -183,15 +182,4 @@ func TestMisconfiguredHandlersLogErrors(t *testing.T) {
 	forged.Set("auth[application_token]", "0000aaaa0000aaaa0000aaaa0000aaaa")
 	assert.Equal(t, http.StatusForbidden, post(&bitrix24.EventHandler{App: app}, formRequest(t, "/events", forged.Encode())))
 	assert.Empty(t, logs())
-}
-
-type lockedWriter struct {
-	w  *bytes.Buffer
-	mu *sync.Mutex
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
 }

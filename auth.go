@@ -229,6 +229,7 @@ func NewOAuthClient(cfg OAuthConfig, opts ...Option) (*Client, error) {
 			initial:   cfg.Token,
 			secrets:   c.secrets,
 			timeout:   refreshTimeout,
+			observer:  c.opts.observer,
 		}), nil
 	})
 }

@@ -41,7 +41,7 @@ type autoBatcher struct {
 	c       *Client
 	maxWait time.Duration
 	// send sends a batch body through the client's normal path; tests replace it.
-	send func(ctx context.Context, body []byte) (answer, error)
+	send func(ctx context.Context, body []byte, st *callState) (answer, error)
 
 	mu   sync.Mutex
 	open *autoBatch // the batch gathering calls; nil when none
@@ -54,7 +54,9 @@ func newAutoBatcher(c *Client, maxWait time.Duration) *autoBatcher {
 		c:       c,
 		maxWait: maxWait,
 		// Every command of an automatic batch is safe to repeat, so the batch is too.
-		send: func(ctx context.Context, body []byte) (answer, error) { return c.send(ctx, "batch", body, true) },
+		send: func(ctx context.Context, body []byte, st *callState) (answer, error) {
+			return c.send(ctx, "batch", body, true, st)
+		},
 	}
 }
 
@@ -67,6 +69,7 @@ type autoBatch struct {
 	sealed  bool               // no more calls join; sent, or about to be
 	cancel  context.CancelFunc // of the batch's own context, once sealed
 	waiting int                // callers still waiting, once sealed
+	st      callState          // the batch request's, once done
 }
 
 // heldCall is one caller's command and, once done is closed, its outcome.
@@ -89,7 +92,7 @@ type heldCall struct {
 
 // try sends the call through an automatic batch when it qualifies, and reports whether
 // it did; when ok is false nothing was sent and the caller sends the call itself.
-func (b *autoBatcher) try(ctx context.Context, method string, body []byte, idempotent bool) (ans answer, ok bool, err error) {
+func (b *autoBatcher) try(ctx context.Context, method string, body []byte, idempotent bool, st *callState) (ans answer, ok bool, err error) {
 	if !idempotent || !batchableMethod(method) || ctx.Value(callbackKey{}) != nil {
 		// A call made from OnTokenRefresh must use the new pair at once: in a batch,
 		// sent on the batcher's own context, it would wait for the refresh that waits
@@ -129,7 +132,7 @@ func (b *autoBatcher) try(ctx context.Context, method string, body []byte, idemp
 	if h.alone {
 		// The batch's answer exceeded what its calls may answer together: each call is
 		// sent alone and gets the answer, or the size error, it would have had.
-		ans, err := b.c.send(ctx, method, body, true)
+		ans, err := b.c.send(ctx, method, body, true, st)
 		return ans, true, err
 	}
 	if h.commandFailed && errors.Is(h.err, ErrOperationTimeLimit) && b.c.opts.operatingWait > 0 {
@@ -140,15 +143,18 @@ func (b *autoBatcher) try(ctx context.Context, method string, body []byte, idemp
 		if herr != nil {
 			return answer{}, true, h.err
 		}
-		ans, err := b.c.send(ctx, method, body, true)
+		ans, err := b.c.send(ctx, method, body, true, st)
 		return ans, true, err
 	}
 	if h.commandFailed && retryable(ctx, h.err, true) && b.c.opts.maxRetries > 0 {
 		// The command itself failed in a way a direct call would retry (e.g. an
 		// internal error): send it alone, under the usual policy.
-		ans, err := b.c.send(ctx, method, body, true)
+		ans, err := b.c.send(ctx, method, body, true, st)
 		return ans, true, err
 	}
+	// The call travelled in the batch: its request, its attempts, its status.
+	*st = h.batch.st
+	st.carriedBy = len(h.batch.calls)
 	return h.ans, true, h.err
 }
 
@@ -242,9 +248,10 @@ func (b *autoBatcher) leave(h *heldCall) {
 	}
 }
 
-// run sends a sealed batch and hands each caller its outcome. A panic (in a Limiter,
-// a RoundTripper, a log handler) is handed to every caller, who re-panics with it in its
-// own goroutine: on the batcher's goroutine nobody could recover it.
+// run sends a sealed batch and hands each caller its outcome. The batch is a call of its
+// own, with its own request id. A panic (in a Limiter, a RoundTripper, a log handler) is
+// handed to every caller, who re-panics with it in its own goroutine: on the batcher's
+// goroutine nobody could recover it.
 func (b *autoBatcher) run(ctx context.Context, ab *autoBatch, reason string) {
 	defer ab.cancel()
 	delivered := false
@@ -263,18 +270,31 @@ func (b *autoBatcher) run(ctx context.Context, ab *autoBatch, reason string) {
 	}()
 	b.calls.Add(uint64(len(ab.calls)))
 	b.batches.Add(1)
+	ab.st.id = newRequestID()
+	held := time.Since(ab.started)
 	if b.c.log.Enabled(ctx, slog.LevelDebug) {
 		b.c.log.LogAttrs(ctx, slog.LevelDebug, "bitrix24 auto-batch",
 			slog.Int("size", len(ab.calls)),
-			slog.Duration("wait", time.Since(ab.started)),
-			slog.String("trigger", reason))
+			slog.Duration("wait", held),
+			slog.String("trigger", reason),
+			slog.String("request_id", ab.st.id))
 	}
 	// Each call may answer up to the response limit, as alone: the batch's answer is
 	// bounded by the limit times its commands, never by the limit of one call.
 	ctx = withBodyLimit(ctx, batchBodyLimit(b.c.opts.maxResponseSize, len(ab.calls)))
-	ans, err := b.send(ctx, autoBatchBody(ab.calls))
-	if err == nil {
-		err = b.deliver(ans, ab.calls)
+	var err error
+	if o := b.c.opts.observer; o != nil {
+		carried := make([]context.Context, len(ab.calls))
+		for i, h := range ab.calls {
+			carried[i] = h.ctx
+		}
+		info := CallStartInfo{Method: "batch", BatchSize: len(ab.calls), AutoBatch: true, Carried: carried}
+		_, err = observeCall(b.c, ctx, info, &ab.st, func(ctx context.Context) (struct{}, error) {
+			notify(o.BatchFormed, ctx, BatchInfo{Size: len(ab.calls), Auto: true, Held: held, Trigger: reason})
+			return struct{}{}, b.sendAndDeliver(ctx, ab)
+		})
+	} else {
+		err = b.sendAndDeliver(ctx, ab)
 	}
 	tooLarge := answerTooLarge(err)
 	delivered = true
@@ -299,9 +319,18 @@ func batchBodyLimit(limit int64, n int) int64 {
 	return limit*int64(n) + envelopeRoom
 }
 
+// sendAndDeliver sends the batch and gives each call its outcome.
+func (b *autoBatcher) sendAndDeliver(ctx context.Context, ab *autoBatch) error {
+	ans, err := b.send(ctx, autoBatchBody(ab.calls), &ab.st)
+	if err != nil {
+		return err
+	}
+	return b.deliver(ans, ab.calls, ab.st.id)
+}
+
 // deliver gives each call the answer a direct call would have had: its result with its
 // own total, next and time, or its entry of result_error as an *APIError of its method.
-func (b *autoBatcher) deliver(ans answer, calls []*heldCall) error {
+func (b *autoBatcher) deliver(ans answer, calls []*heldCall, id string) error {
 	sections := envelope.Sections(ans.env.Result)
 	if sections == nil {
 		return &UnexpectedResponseError{Method: "batch", StatusCode: ans.status, Reason: "result is not a batch answer"}
@@ -318,7 +347,9 @@ func (b *autoBatcher) deliver(ans answer, calls []*heldCall) error {
 			if !ok {
 				e = envelope.Error{Description: "malformed error entry"}
 			}
-			h.err = b.c.annotate(h.method, apiError(b.c.secrets, h.method, ans.status, e.Code, e.Description, e.Argument))
+			apiErr := apiError(b.c.secrets, h.method, ans.status, e.Code, e.Description, e.Argument)
+			apiErr.RequestID = id
+			h.err = b.c.annotate(h.method, apiErr)
 			h.commandFailed = true
 			continue
 		}
@@ -340,6 +371,7 @@ func (b *autoBatcher) deliver(ans answer, calls []*heldCall) error {
 			env.Next, env.HasNext = envelope.Int(raw)
 		}
 		b.c.noteTime(h.method, env.Time)
+		b.c.observeOperating(h.ctx, h.method, env.Time)
 		h.ans = answer{env: env, status: ans.status}
 	}
 	return nil

@@ -85,7 +85,7 @@ func newHoldingClient(t *testing.T, f *fakeBatches) *Client {
 	t.Helper()
 	c, err := NewWebhookClient("https://portal.example/rest/1/secretcode123/", WithAutoBatch(testHold), WithRetry(0, 0, 0))
 	require.NoError(t, err)
-	c.batcher.send = f.send
+	c.batcher.send = func(ctx context.Context, body []byte, _ *callState) (answer, error) { return f.send(ctx, body) }
 	return c
 }
 
@@ -294,7 +294,7 @@ func TestAutoBatchWholeFailureReachesEveryCallerInMemory(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		c := newHoldingClient(t, &fakeBatches{})
 		boom := errors.New("boom")
-		c.batcher.send = func(context.Context, []byte) (answer, error) { return answer{}, boom }
+		c.batcher.send = func(context.Context, []byte, *callState) (answer, error) { return answer{}, boom }
 		errs := make(chan error, 3)
 		for range 3 {
 			go func() { errs <- c.Call(context.Background(), "server.time", nil, nil) }()
@@ -311,13 +311,13 @@ func TestAutoBatchAnswerWithoutTheCommand(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		c := newHoldingClient(t, &fakeBatches{})
 		for _, result := range []string{`{"result":[],"result_error":[]}`, `"not a batch"`, `{"result":{"c01":1},"result_error":{"c02":"x"}}`} {
-			c.batcher.send = func(context.Context, []byte) (answer, error) {
+			c.batcher.send = func(context.Context, []byte, *callState) (answer, error) {
 				return answer{env: &envelope.Envelope{Result: json.RawMessage(result)}, status: 200}, nil
 			}
 			err := c.Call(context.Background(), "server.time", nil, nil)
 			assert.ErrorIs(t, err, ErrUnexpectedResponse, result)
 		}
-		c.batcher.send = func(context.Context, []byte) (answer, error) {
+		c.batcher.send = func(context.Context, []byte, *callState) (answer, error) {
 			return answer{env: &envelope.Envelope{Result: json.RawMessage(`{"result":[],"result_error":{"c00":"x"}}`)}, status: 200}, nil
 		}
 		var apiErr *APIError

@@ -72,6 +72,21 @@ func (c *Client) Batch(ctx context.Context, halt bool, cmds ...BatchCommand) (*B
 	if err := c.ready(ctx); err != nil {
 		return nil, err
 	}
+	id, err := requestIDOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	st := &callState{id: id}
+	if c.opts.observer != nil {
+		return observeCall(c, ctx, CallStartInfo{Method: "batch", BatchSize: len(cmds)}, st, func(ctx context.Context) (*BatchResult, error) {
+			return c.batch(ctx, halt, cmds, st)
+		})
+	}
+	return c.batch(ctx, halt, cmds, st)
+}
+
+// batch sends the chunks of a Batch call; every request carries the call's id.
+func (c *Client) batch(ctx context.Context, halt bool, cmds []BatchCommand, st *callState) (*BatchResult, error) {
 	encoded, err := encodeBatch(cmds)
 	if err != nil {
 		return nil, err
@@ -85,7 +100,10 @@ func (c *Client) Batch(ctx context.Context, halt bool, cmds ...BatchCommand) (*B
 	}
 	for start := 0; start < len(cmds); start += MaxBatchCommands {
 		end := min(start+MaxBatchCommands, len(cmds))
-		failed, err := c.sendChunk(ctx, res, halt, cmds[start:end], encoded[start:end])
+		if o := c.opts.observer; o != nil {
+			notify(o.BatchFormed, ctx, BatchInfo{Size: end - start})
+		}
+		failed, err := c.sendChunk(ctx, res, halt, cmds[start:end], encoded[start:end], st)
 		if err != nil {
 			return res, err
 		}
@@ -101,7 +119,7 @@ func (c *Client) Batch(ctx context.Context, halt bool, cmds ...BatchCommand) (*B
 
 // sendChunk sends one request of up to 50 commands, once the operating-time budget of
 // every method in it lets them go, and merges its answer into res.
-func (c *Client) sendChunk(ctx context.Context, res *BatchResult, halt bool, cmds []BatchCommand, encoded []string) (failed bool, err error) {
+func (c *Client) sendChunk(ctx context.Context, res *BatchResult, halt bool, cmds []BatchCommand, encoded []string, st *callState) (failed bool, err error) {
 	methods := make([]string, len(cmds))
 	for i, cmd := range cmds {
 		methods[i] = cmd.Method
@@ -112,11 +130,11 @@ func (c *Client) sendChunk(ctx context.Context, res *BatchResult, halt bool, cmd
 	}
 	defer claim.release()
 	// Only the packed pages of List and Scan (all reads) may be sent again.
-	ans, err := c.send(ctx, "batch", batchBody(halt, cmds, encoded), batchOfReads(ctx))
+	ans, err := c.send(ctx, "batch", batchBody(halt, cmds, encoded), batchOfReads(ctx), st)
 	if err != nil {
 		return false, err
 	}
-	return c.collect(res, ans.env.Result, cmds)
+	return c.collect(ctx, res, ans.env.Result, cmds, st.id)
 }
 
 // encodeBatch validates the commands and renders each as "method?query".
@@ -183,7 +201,7 @@ func batchBody(halt bool, cmds []BatchCommand, encoded []string) []byte {
 
 // collect merges one chunk's answer into res and reports whether a command failed.
 // Any section may arrive as [] (empty) or as a list when the keys are 0..n-1.
-func (c *Client) collect(res *BatchResult, raw json.RawMessage, cmds []BatchCommand) (failed bool, err error) {
+func (c *Client) collect(ctx context.Context, res *BatchResult, raw json.RawMessage, cmds []BatchCommand, id string) (failed bool, err error) {
 	sections := envelope.Sections(raw)
 	if sections == nil {
 		return false, &UnexpectedResponseError{Method: "batch", StatusCode: 200, Reason: "result is not a batch answer"}
@@ -202,6 +220,7 @@ func (c *Client) collect(res *BatchResult, raw json.RawMessage, cmds []BatchComm
 		}
 		res.Errors[key] = apiError(c.secrets, methods[key], 200, e.Code, e.Description, e.Argument)
 		_ = c.annotate(methods[key], res.Errors[key])
+		res.Errors[key].RequestID = id
 		failed = true
 	}
 	for key, v := range envelope.Sections(sections["result_total"]) {
@@ -220,7 +239,9 @@ func (c *Client) collect(res *BatchResult, raw json.RawMessage, cmds []BatchComm
 	}
 	for _, cmd := range cmds { // in the order they ran: a method's last figure wins
 		if v, ok := times[cmd.Key]; ok {
-			c.noteTime(cmd.Method, envelope.DecodeTime(v))
+			t := envelope.DecodeTime(v)
+			c.noteTime(cmd.Method, t)
+			c.observeOperating(ctx, cmd.Method, t)
 		}
 	}
 	for _, cmd := range cmds {

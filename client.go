@@ -21,6 +21,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"time"
 
 	"github.com/b24go/bitrix24/internal/envelope"
@@ -47,6 +48,7 @@ type Client struct {
 	secrets *redact.Secrets
 	log     *slog.Logger
 	budget  opBudget // what the portal reported of each method's operating time
+	host    string   // the portal's host name, for the observer
 
 	batcher *autoBatcher // nil unless WithAutoBatch; see autobatch.go
 }
@@ -83,6 +85,9 @@ func newClient(opts []Option, build func(c *Client) (credentials, error)) (*Clie
 		return nil, err
 	}
 	c.creds = creds
+	if u, err := url.Parse(creds.endpoint("")); err == nil {
+		c.host = u.Hostname()
+	}
 	if o.autoBatchWait > 0 {
 		c.batcher = newAutoBatcher(c, o.autoBatchWait)
 	}
@@ -139,6 +144,22 @@ func (c *Client) do(ctx context.Context, method string, params any, co callOptio
 	if err := checkMethod(method); err != nil {
 		return answer{}, err
 	}
+	id, err := requestIDOf(ctx)
+	if err != nil {
+		return answer{}, err
+	}
+	st := &callState{id: id}
+	if c.opts.observer != nil {
+		return observeCall(c, ctx, CallStartInfo{Method: method}, st, func(ctx context.Context) (answer, error) {
+			return c.encodeAndSend(ctx, method, params, co, st)
+		})
+	}
+	return c.encodeAndSend(ctx, method, params, co, st)
+}
+
+// encodeAndSend encodes params once and sends the call, in an automatic batch when it
+// qualifies.
+func (c *Client) encodeAndSend(ctx context.Context, method string, params any, co callOptions, st *callState) (answer, error) {
 	body, err := encodeParams(params)
 	if err != nil {
 		return answer{}, err
@@ -146,14 +167,14 @@ func (c *Client) do(ctx context.Context, method string, params any, co callOptio
 	idempotent := !co.reserves && (co.idempotent || isIdempotent(method))
 	if co.authConnector != "" {
 		// Outside a batch: the connector is the request's, and a batch has one for all.
-		return c.send(ctx, method, withKey(body, "auth_connector", co.authConnector), idempotent)
+		return c.send(ctx, method, withKey(body, "auth_connector", co.authConnector), idempotent, st)
 	}
 	if c.batcher != nil {
-		if ans, ok, err := c.batcher.try(ctx, method, body, idempotent); ok {
+		if ans, ok, err := c.batcher.try(ctx, method, body, idempotent, st); ok {
 			return ans, err
 		}
 	}
-	return c.send(ctx, method, body, idempotent)
+	return c.send(ctx, method, body, idempotent, st)
 }
 
 // ready refuses what would otherwise panic: a nil ctx, or a Client that no constructor
@@ -173,7 +194,8 @@ func (c *Client) ready(ctx context.Context) error {
 // replay after a refresh does not count as a retry: it happens at most once, whatever the
 // retry budget; nor does a resend after OPERATION_TIME_LIMIT (WithOperatingWait). A
 // batch is held by its commands' methods before it comes here (batch.go, autobatch.go).
-func (c *Client) send(ctx context.Context, method string, body []byte, idempotent bool) (answer, error) {
+// Every request of the call carries st.id as X-Request-ID.
+func (c *Client) send(ctx context.Context, method string, body []byte, idempotent bool, st *callState) (answer, error) {
 	var claim opClaim
 	if method != "batch" {
 		var err error
@@ -189,17 +211,18 @@ func (c *Client) send(ctx context.Context, method string, body []byte, idempoten
 			return answer{}, fmt.Errorf("bitrix24: %s: %w", method, err)
 		}
 		if c.opts.limiter != nil {
-			if err := c.opts.limiter.Wait(ctx); err != nil {
-				return answer{}, fmt.Errorf("bitrix24: %s: waiting for the rate limiter: %w", method, cleanError(c.secrets, err))
+			if err := c.waitLimiter(ctx, method); err != nil {
+				return answer{}, fmt.Errorf("bitrix24: %s: waiting for the rate limiter: %w", method, err)
 			}
 		}
 		token, err := c.creds.accessToken(ctx)
 		if err != nil {
 			return answer{}, err
 		}
-		ans, err := c.attempt(ctx, method, withAuth(body, token), idempotent)
+		ans, err := c.attempt(ctx, method, withAuth(body, token), idempotent, st)
 		if err == nil {
 			c.noteTime(method, ans.env.Time)
+			c.observeOperating(ctx, method, ans.env.Time)
 			return ans, nil
 		}
 		if token != "" && !replayed && errors.Is(err, ErrExpiredToken) {
@@ -222,33 +245,67 @@ func (c *Client) send(ctx context.Context, method string, body []byte, idempoten
 		if retry > c.opts.maxRetries || !retryable(ctx, err, idempotent) {
 			return answer{}, err
 		}
-		if serr := sleepCtx(ctx, backoffDelay(retry, c.opts.minWait, c.opts.maxWait, nil)); serr != nil {
+		delay := backoffDelay(retry, c.opts.minWait, c.opts.maxWait, nil)
+		if o := c.opts.observer; o != nil {
+			notify(o.Retry, ctx, RetryInfo{Method: method, Attempt: st.attempts, Delay: delay, Err: err})
+		}
+		if serr := sleepCtx(ctx, delay); serr != nil {
 			return answer{}, fmt.Errorf("bitrix24: %s: %w while waiting to retry after: %w", method, serr, err)
 		}
 	}
 }
 
-// attempt sends one HTTP request and classifies its outcome.
-func (c *Client) attempt(ctx context.Context, method string, body []byte, idempotent bool) (answer, error) {
+// waitLimiter waits for the rate limiter, and tells the observer how long it took.
+func (c *Client) waitLimiter(ctx context.Context, method string) error {
+	o := c.opts.observer
+	if o == nil || o.LimiterWait == nil {
+		return cleanError(c.secrets, c.opts.limiter.Wait(ctx))
+	}
 	start := time.Now()
-	httpAns, err := c.tr.post(ctx, c.creds.endpoint(method), jsonHeaderValue, body, idempotent)
+	err := cleanError(c.secrets, c.opts.limiter.Wait(ctx))
+	notify(o.LimiterWait, ctx, WaitInfo{Method: method, Duration: time.Since(start), Err: err})
+	return err
+}
+
+// attempt sends one HTTP request and classifies its outcome.
+func (c *Client) attempt(ctx context.Context, method string, body []byte, idempotent bool, st *callState) (answer, error) {
+	start := time.Now()
+	st.attempts++
+	httpAns, err := c.tr.post(ctx, c.creds.endpoint(method), jsonHeaderValue, body, idempotent, st.id)
 	if err != nil {
 		err = fmt.Errorf("bitrix24: %s: %w", method, err)
-		c.logAttempt(ctx, method, 0, start, err)
+		st.status = 0
+		c.endAttempt(ctx, method, st, start, err)
 		return answer{}, err
 	}
 	defer httpAns.release()
+	st.status = httpAns.status
 	env, err := decodeAnswer(c.secrets, method, httpAns, bodyLimit(ctx, c.opts.maxResponseSize))
-	c.logAttempt(ctx, method, httpAns.status, start, err)
+	if err != nil {
+		stampRequestID(err, st.id)
+	}
+	c.endAttempt(ctx, method, st, start, err)
 	return answer{env: env, status: httpAns.status}, err
 }
 
-func (c *Client) logAttempt(ctx context.Context, method string, status int, start time.Time, err error) {
+// endAttempt logs an attempt and reports it to the observer.
+func (c *Client) endAttempt(ctx context.Context, method string, st *callState, start time.Time, err error) {
+	c.logAttempt(ctx, method, st.id, st.status, start, err)
+	if o := c.opts.observer; o != nil {
+		notify(o.AttemptDone, ctx, AttemptInfo{
+			Method: method, RequestID: st.id, Attempt: st.attempts, StatusCode: st.status,
+			Duration: time.Since(start), Err: err,
+		})
+	}
+}
+
+func (c *Client) logAttempt(ctx context.Context, method, id string, status int, start time.Time, err error) {
 	if !c.log.Enabled(ctx, slog.LevelDebug) {
 		return
 	}
 	attrs := []slog.Attr{
 		slog.String("method", method),
+		slog.String("request_id", id),
 		slog.Int("status", status),
 		slog.Duration("elapsed", time.Since(start)),
 	}

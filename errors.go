@@ -148,6 +148,9 @@ type APIError struct {
 	// ResetAt is, for OPERATION_TIME_LIMIT, when the method unblocks: the last
 	// time.operating_reset_at the client saw for this method. Zero when unknown.
 	ResetAt time.Time
+	// RequestID is the X-Request-ID of the request that got the answer (see
+	// [WithRequestID]); empty for errors of the token endpoint.
+	RequestID string
 }
 
 // Error describes the failure. It never contains a secret or the request URL.

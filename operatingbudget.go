@@ -141,10 +141,13 @@ func (c *Client) holdOperating(ctx context.Context, methods []string, retry time
 // waitOperating is one operating-budget wait: for h.until (the method's reset) or the
 // next change of its figures, whichever comes first. It refuses at once a wait that ctx
 // (or retry) cannot afford. The wait starts at the top and ends at the return.
-func (c *Client) waitOperating(ctx context.Context, h opHold, retry time.Time) error {
+func (c *Client) waitOperating(ctx context.Context, h opHold, retry time.Time) (err error) {
 	if err := c.afford(ctx, h, retry); err != nil {
+		c.observeOperatingWait(ctx, h.method, 0, err)
 		return err
 	}
+	start := c.now()
+	defer func() { c.observeOperatingWait(ctx, h.method, c.now().Sub(start), err) }()
 	var timer <-chan time.Time
 	if !h.until.IsZero() {
 		timer = c.after(h.until.Sub(c.now()))

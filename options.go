@@ -51,6 +51,7 @@ type options struct {
 	// budget (nil: the real ones); only tests and benchmarks set them.
 	clockNow   func() time.Time
 	clockAfter func(time.Duration) <-chan time.Time
+	observer   *Observer // nil: nothing is reported (see observer.go)
 	err        error
 }
 

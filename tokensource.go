@@ -30,6 +30,7 @@ type tokenSourceConfig struct {
 	initial   Token
 	secrets   *redact.Secrets
 	timeout   time.Duration
+	observer  *Observer // nil: none (TokenWait, TokenRefresh)
 }
 
 // tokenSource holds the OAuth pair and keeps it alive: it loads it from the store,
@@ -105,7 +106,7 @@ func (o *tokenSource) accessToken(ctx context.Context) (string, error) {
 			call = o.startLocked(next, o.tok.AccessToken)
 		}
 		o.mu.Unlock()
-		if err := waitRefresh(ctx, call); err != nil {
+		if err := o.wait(ctx, call); err != nil {
 			if call.op == opProactive {
 				if tok, ok := o.stillValid(); ok {
 					return tok, nil // refresh again later; the pair works until Expiry
@@ -163,7 +164,7 @@ func (o *tokenSource) refreshExpired(ctx context.Context, stale string) error {
 			call = o.startLocked(opExpired, stale)
 		}
 		o.mu.Unlock()
-		if err := waitRefresh(ctx, call); err != nil && call.op == opExpired {
+		if err := o.wait(ctx, call); err != nil && call.op == opExpired {
 			return err
 		}
 	}
@@ -177,6 +178,31 @@ func (o *tokenSource) startLocked(kind op, stale string) *refreshCall {
 	o.inflight = call
 	go o.run(call)
 	return call
+}
+
+// wait waits for call, and tells the observer how long that took.
+func (o *tokenSource) wait(ctx context.Context, call *refreshCall) error {
+	obs := o.cfg.observer
+	if obs == nil || obs.TokenWait == nil {
+		return waitRefresh(ctx, call)
+	}
+	start := time.Now()
+	err := waitRefresh(ctx, call)
+	notify(obs.TokenWait, ctx, WaitInfo{Reason: call.op.String(), Duration: time.Since(start), Err: err})
+	return err
+}
+
+// String names the operation for the observer.
+func (k op) String() string {
+	switch k {
+	case opLoad:
+		return "load"
+	case opSave:
+		return "save"
+	case opProactive:
+		return "refresh"
+	}
+	return "expired_token"
 }
 
 func waitRefresh(ctx context.Context, call *refreshCall) error {
@@ -316,7 +342,15 @@ func (o *tokenSource) refreshLocked(ctx context.Context, call *refreshCall, l le
 		// Another holder may be refreshing this very pair: spend nothing.
 		return true, fmt.Errorf("bitrix24: refreshing the token pair under %v: %w", o.cfg.key, ErrLeaseLost)
 	}
+	start := time.Now()
 	tok, err := o.cfg.endpoint.refresh(ctx, current.RefreshToken)
+	if obs := o.cfg.observer; obs != nil {
+		reason := "proactive"
+		if call.op == opExpired {
+			reason = "expired_token"
+		}
+		notify(obs.TokenRefresh, ctx, RefreshInfo{Reason: reason, Duration: time.Since(start), Err: cleanError(o.cfg.secrets, err)})
+	}
 	if err != nil && tok.RefreshToken == "" {
 		return false, o.refused(ctx, current, err)
 	}

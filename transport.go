@@ -98,10 +98,20 @@ var (
 	formHeaderValue = []string{"application/x-www-form-urlencoded"}
 )
 
+// requestIDHeader is X-Request-ID in the canonical form of http.Header's keys.
+const requestIDHeader = "X-Request-Id"
+
 // post sends body to target and reads the answer. replayable false forbids the HTTP
-// layer to send the body a second time on its own. The error, if any, is already free of
-// secrets along its whole chain.
-func (t *transport) post(ctx context.Context, target string, contentType []string, body []byte, replayable bool) (*httpAnswer, error) {
+// layer to send the body a second time on its own. id is the X-Request-ID to send
+// (empty: ctx's, see WithRequestID, or a fresh one). The error, if any, is already free
+// of secrets along its whole chain.
+func (t *transport) post(ctx context.Context, target string, contentType []string, body []byte, replayable bool, id string) (*httpAnswer, error) {
+	if id == "" {
+		var err error
+		if id, err = requestIDOf(ctx); err != nil {
+			return nil, err
+		}
+	}
 	if !replayable {
 		ctx = context.WithValue(ctx, noReplayKey{}, true)
 	}
@@ -109,6 +119,7 @@ func (t *transport) post(ctx context.Context, target string, contentType []strin
 	// Shared, never-modified values: SetHeader would allocate a slice per header and call.
 	req.Header["Content-Type"] = contentType
 	req.Header["Accept"] = jsonHeaderValue
+	req.Header[requestIDHeader] = []string{id}
 	// A *bytes.Reader is sent as is; a []byte would be copied twice by resty.
 	resp, err := req.SetContext(ctx).SetBody(bytes.NewReader(body)).SetDoNotParseResponse(true).Post(target)
 	if err != nil {
@@ -132,7 +143,7 @@ func (t *transport) post(ctx context.Context, target string, contentType []strin
 // postForm sends form as application/x-www-form-urlencoded: the token endpoint's way, which
 // keeps secrets out of URLs.
 func (t *transport) postForm(ctx context.Context, target string, form url.Values, replayable bool) (*httpAnswer, error) {
-	return t.post(ctx, target, formHeaderValue, []byte(form.Encode()), replayable)
+	return t.post(ctx, target, formHeaderValue, []byte(form.Encode()), replayable, "")
 }
 
 // bufferPool recycles the buffers answers are read into. Nothing keeps a reference to a

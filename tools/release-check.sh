@@ -23,9 +23,9 @@ version=${VERSION:-v0.1.0}
 write=${1:-}
 
 # The released modules, root first; each nested one requires the ones before it.
-modules=(. bitrix24redis cmd/bitrix24)
+modules=(. bitrix24redis bitrix24otel cmd/bitrix24)
 # Modules of the workspace that require released ones but are not released themselves.
-unreleased=(examples/redis browsertest)
+unreleased=(examples/redis examples/otel browsertest)
 max_zip=$((2 * 1024 * 1024))
 max_graph=16
 
