@@ -91,6 +91,7 @@ consumer() { # name, module to get, program
 echo "== consumers outside the repository"
 consumer root github.com/b24go/bitrix24 tools/release/consumers/root/main.go.txt
 consumer bitrix24redis github.com/b24go/bitrix24/bitrix24redis tools/release/consumers/bitrix24redis/main.go.txt
+consumer bitrix24otel github.com/b24go/bitrix24/bitrix24otel tools/release/consumers/bitrix24otel/main.go.txt
 
 echo "== go install github.com/b24go/bitrix24/cmd/bitrix24@latest"
 (
