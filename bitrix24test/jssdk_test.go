@@ -106,7 +106,6 @@ func TestJSSDKDrivesFake(t *testing.T) {
 		FieldTypes   []map[string]any
 		AppBatch     map[string]any
 	}
-	t.Logf("drive.mjs: %s", stdout.String())
 	require.NoError(t, json.Unmarshal(stdout.Bytes(), &out), "stdout: %s\nstderr: %s", stdout.String(), stderr.String())
 
 	assert.NotEmpty(t, out.HookTime)
