@@ -41,7 +41,7 @@ func main() {
 			fmt.Fprintf(os.Stderr, "release: %s: %v\n", dir, err)
 			os.Exit(1)
 		}
-		fmt.Printf("%s\t%s\t%d\n", path, *version, size)
+		fmt.Fprintf(os.Stdout, "%s\t%s\t%d\n", path, *version, size) // the command's output: one line a module
 	}
 }
 
