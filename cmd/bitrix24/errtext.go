@@ -19,6 +19,10 @@ var cliNames = []struct{ lib, cli string }{
 	{"WithAllowHTTP", "--allow-http"},
 	{"WithRateLimit", "--rate and --burst"},
 	{"WithTimeout", "--timeout"},
+	{"WithPagesPerRequest", "--pages-per-request"},
+	{"WithDescending", "--desc"},
+	{"WithIDField", "--id-field"},
+	{"WithRowsKey", "--rows-key"},
 }
 
 // flagError is a library error told in the tool's words. It unwraps to the original, so
