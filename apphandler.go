@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+
+	"github.com/b24go/bitrix24/internal/redact"
 )
 
 // EventHandler is the http.Handler of an application's event URL: the install handler
@@ -64,14 +66,17 @@ func (h *EventHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.refuse(ctx, w, http.StatusBadRequest, "", err)
 		return
 	}
+	// The event's secrets never reach a log record, even when OnEvent's error or panic
+	// quotes them.
+	secrets := []string{ev.Auth.ApplicationToken, ev.Auth.Token.AccessToken, ev.Auth.Token.RefreshToken, h.App.ClientSecret}
 	status, run, err := h.accept(ctx, ev)
 	if err != nil {
-		h.refuse(ctx, w, status, ev.Name, err)
+		h.refuse(ctx, w, status, ev.Name, scrubbed(err, secrets...))
 		return
 	}
 	if run && h.OnEvent != nil {
 		if err := callSafely(func() error { return h.OnEvent(ctx, ev) }); err != nil {
-			h.refuse(ctx, w, http.StatusInternalServerError, ev.Name, fmt.Errorf("bitrix24: OnEvent: %w", err))
+			h.refuse(ctx, w, http.StatusInternalServerError, ev.Name, scrubbed(fmt.Errorf("bitrix24: OnEvent: %w", err), secrets...))
 			return
 		}
 	}
@@ -224,6 +229,14 @@ func logRefusal(ctx context.Context, l *slog.Logger, msg string, status int, att
 	}
 	// Errors of this package carry no secret: they never quote tokens.
 	l.LogAttrs(ctx, level, msg, slog.Int("status", status), attr, slog.String("error", err.Error()))
+}
+
+// scrubbed is err without the given secrets (nor any the patterns of the redaction
+// recognise) anywhere in its chain.
+func scrubbed(err error, secrets ...string) error {
+	set := &redact.Secrets{}
+	set.AddPinned(secrets...)
+	return cleanError(set, err)
 }
 
 // callSafely runs fn, turning a panic into an error.

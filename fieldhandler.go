@@ -120,9 +120,10 @@ func (h *FieldTypeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			" (set View and Edit; PlainValues shows the values as text)"))
 		return
 	}
+	secrets := []string{req.Token.AccessToken, req.Token.RefreshToken, req.ApplicationToken, h.App.ClientSecret}
 	client, err := h.App.ClientFor(ctx, req, h.ClientOptions...)
 	if err != nil {
-		h.refuse(ctx, w, statusOf(err), err)
+		h.refuse(ctx, w, statusOf(err), scrubbed(err, secrets...))
 		return
 	}
 	var body template.HTML
@@ -132,7 +133,7 @@ func (h *FieldTypeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return rerr
 	})
 	if err != nil {
-		h.refuse(ctx, w, http.StatusInternalServerError, fmt.Errorf("bitrix24: rendering the %s page: %w", field.Mode, err))
+		h.refuse(ctx, w, http.StatusInternalServerError, scrubbed(fmt.Errorf("bitrix24: rendering the %s page: %w", field.Mode, err), secrets...))
 		return
 	}
 	values := field.Values

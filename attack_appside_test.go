@@ -1,0 +1,128 @@
+package bitrix24_test
+
+// Attacks on the application side (attack round): each test plays a sender the
+// contract's "The application side under attack" names, or a user callback gone wrong.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"html/template"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/b24go/bitrix24"
+	"github.com/b24go/bitrix24/bitrix24test"
+)
+
+// The portal may deliver one install twice at once (a retry after a slow answer): the
+// duplicate answers 200 and changes nothing, so OnEvent runs once.
+func TestAttackConcurrentDuplicateInstallRunsOnEventOnce(t *testing.T) {
+	ea := newEventApp(t)
+	form := ea.srv.EventForm("ONAPPINSTALL")
+	const n = 6
+	var wg sync.WaitGroup
+	statuses := make([]int, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			statuses[i], _ = ea.srv.SendEvent(context.Background(), nil, ea.url, form)
+		}()
+	}
+	wg.Wait()
+	for _, s := range statuses {
+		assert.Equal(t, http.StatusOK, s)
+	}
+	assert.Equal(t, []string{"ONAPPINSTALL"}, ea.seen(), "a duplicate delivery runs OnEvent once")
+}
+
+// A failing or panicking OnEvent is logged, but the event's secrets never reach the log,
+// even when the callback's error or panic value quotes them.
+func TestAttackOnEventFailureLogsNoSecret(t *testing.T) {
+	ea := newEventApp(t)
+	ea.install(t)
+	form := ea.srv.EventForm("ONCRMLEADADD")
+	pair, appToken, _ := ea.stored(t)
+	ea.mu.Lock()
+	ea.fail = func(ev *bitrix24.Event) error {
+		if ev.Name == "ONCRMLEADADD" {
+			panic("boom with " + ev.Auth.ApplicationToken + " " + ev.Auth.Token.AccessToken)
+		}
+		return fmt.Errorf("no thanks: %s %s", ev.Auth.ApplicationToken, ev.Auth.Token.AccessToken)
+	}
+	ea.mu.Unlock()
+	assert.Equal(t, http.StatusInternalServerError, ea.send(t, form))
+	assert.Equal(t, http.StatusInternalServerError, ea.send(t, ea.srv.EventForm("ONCRMLEADUPDATE")))
+	logs := ea.logs.String()
+	assert.Contains(t, logs, "boom")
+	assertNoSecret(t, logs, appToken, form.Get("auth[access_token]"), pair.AccessToken, pair.RefreshToken, ea.app.ClientSecret)
+}
+
+// Secrets are not in any error of the app side's failure paths.
+func TestAttackAppSideErrorsLeakNothing(t *testing.T) {
+	app, srv := newAppPortal(t)
+	ctx := context.Background()
+	r := pageRequest(t, srv, bitrix24test.PageOptions{UserID: 4})
+	secrets := []string{r.Token.AccessToken, r.Token.RefreshToken, app.ClientSecret, srv.ApplicationToken()}
+	check := func(err error) {
+		t.Helper()
+		if err == nil {
+			return
+		}
+		for _, s := range []string{err.Error(), fmt.Sprintf("%v", err), fmt.Sprintf("%+v", err), fmt.Sprintf("%#v", err)} {
+			assertNoSecret(t, s, secrets...)
+		}
+		for e := err; e != nil; e = errors.Unwrap(e) {
+			assertNoSecret(t, e.Error(), secrets...)
+		}
+	}
+	for _, f := range []bitrix24test.Fault{
+		bitrix24test.FaultError(401, "invalid_token", "token "+r.Token.AccessToken+" of "+r.Token.RefreshToken+" is bad"),
+		bitrix24test.FaultError(500, "INTERNAL", "secret "+app.ClientSecret+" "+r.Token.AccessToken),
+		bitrix24test.FaultHTML(502),
+	} {
+		srv.InjectFault("oauth/app.info", 1, f)
+		_, err := app.ClientFor(ctx, r)
+		require.Error(t, err)
+		check(err)
+		if f.Status == 401 {
+			require.ErrorIs(t, err, bitrix24.ErrNotVerified)
+			require.ErrorIs(t, err, bitrix24.ErrInvalidToken, "the refusal keeps its sentinel")
+		}
+	}
+}
+
+// A failing or panicking View is logged without the page's secrets.
+func TestAttackRenderFailureLogsNoSecret(t *testing.T) {
+	app, srv := newAppPortal(t)
+	var logs syncBuffer
+	var seen []string
+	render := func(_ context.Context, f *bitrix24.FieldRequest) (template.HTML, error) {
+		seen = []string{f.Request.Token.AccessToken, f.Request.Token.RefreshToken, f.Request.ApplicationToken}
+		if f.Field.Mode == bitrix24.FieldModeView {
+			panic("view of " + f.Request.Token.RefreshToken + " " + f.Request.ApplicationToken)
+		}
+		return "", fmt.Errorf("edit of %s %s", f.Request.Token.AccessToken, f.Request.Token.RefreshToken)
+	}
+	ts := httptest.NewServer(&bitrix24.FieldTypeHandler{App: app, View: render, Edit: render,
+		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	t.Cleanup(ts.Close)
+	for _, mode := range []string{"view", "edit"} {
+		req, err := srv.UserFieldRequest(context.Background(), ts.URL, bitrix24test.UserFieldOptions{Mode: mode})
+		require.NoError(t, err)
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		_ = resp.Body.Close()
+		assert.Equal(t, http.StatusInternalServerError, resp.StatusCode)
+		require.Len(t, seen, 3)
+		assertNoSecret(t, logs.String(), append(seen, app.ClientSecret)...)
+	}
+	assert.Contains(t, logs.String(), "edit of")
+}
