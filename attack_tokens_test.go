@@ -5,6 +5,10 @@ package bitrix24_test
 import (
 	"context"
 	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -42,4 +46,45 @@ func TestAttackRefreshAnswerWithAnotherMemberID(t *testing.T) {
 	require.Len(t, seen, 1)
 	assert.Equal(t, "m1", seen[0].MemberID)
 	require.NoError(t, c.Call(context.Background(), "server.time", nil, nil), "the kept pair works")
+}
+
+// Hostile member ids and links in the directory: every key stays inside the directory
+// in a file of its own; a link loop or a dangling link is an error (never a hang, never
+// "not found" for a loop), and a timeout bounds the lock.
+func TestAttackFileTokenStoreHostileNamesAndLinks(t *testing.T) {
+	dir := t.TempDir()
+	s, err := bitrix24.NewFileTokenStore(dir)
+	require.NoError(t, err)
+	ctx := context.Background()
+	ids := []string{"..", "../..", "/", "a/../../b", "a\x00b", "A", "a", strings.Repeat("x", 5000), strings.Repeat("é", 200), "a.b", "a_b", "_h0"}
+	for i, id := range ids {
+		key := bitrix24.TokenKey{MemberID: id, UserID: i}
+		p := s.Path(key)
+		require.Equal(t, dir, filepath.Dir(p), "%q stays in the directory", id)
+		require.NoError(t, s.Save(ctx, key, bitrix24.Token{AccessToken: "acc" + strconv.Itoa(i), RefreshToken: "ref", MemberID: id}))
+	}
+	for i, id := range ids {
+		got, err := s.Load(ctx, bitrix24.TokenKey{MemberID: id, UserID: i})
+		require.NoError(t, err)
+		assert.Equal(t, "acc"+strconv.Itoa(i), got.AccessToken, "%q has a file of its own", id)
+	}
+	_, err = s.Load(ctx, bitrix24.TokenKey{UserID: 1})
+	require.ErrorIs(t, err, bitrix24.ErrValidation)
+
+	loop := bitrix24.TokenKey{MemberID: "loop"}
+	require.NoError(t, os.Symlink(filepath.Base(s.Path(loop)), s.Path(loop)))
+	_, err = s.Load(ctx, loop)
+	require.Error(t, err)
+	require.NotErrorIs(t, err, bitrix24.ErrTokenNotFound)
+	require.Error(t, s.Save(ctx, loop, bitrix24.Token{AccessToken: "a", RefreshToken: "r", MemberID: "loop"}))
+	lctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	_, err = s.LockToken(lctx, loop)
+	require.Error(t, err)
+
+	dangling := bitrix24.TokenKey{MemberID: "dangling"}
+	require.NoError(t, os.Symlink(filepath.Join(dir, "gone", "x.json"), s.Path(dangling)))
+	_, err = s.Load(ctx, dangling)
+	require.ErrorIs(t, err, bitrix24.ErrTokenNotFound)
+	require.Error(t, s.Save(ctx, dangling, bitrix24.Token{AccessToken: "a", RefreshToken: "r", MemberID: "dangling"}))
 }
