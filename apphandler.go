@@ -56,6 +56,9 @@ type EventHandler struct {
 // ServeHTTP handles one event POST.
 func (h *EventHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
+	defer answerPanic(w, func(err error) {
+		h.refuse(ctx, w, http.StatusInternalServerError, "", err)
+	})
 	if h.App == nil {
 		// A misconfiguration, not a refusal: say so even without a Logger.
 		h.refuse(ctx, w, http.StatusInternalServerError, "", misconfigured("EventHandler.App is nil"))
@@ -237,6 +240,26 @@ func scrubbed(err error, secrets ...string) error {
 	set := &redact.Secrets{}
 	set.AddPinned(secrets...)
 	return cleanError(set, err)
+}
+
+// answerPanic, deferred by a handler, turns a panic of user code (a Store, a Logger's
+// handler) into a 500 answer, as callSafely does for callbacks; net/http's own abort
+// goes on.
+func answerPanic(w http.ResponseWriter, refuse func(error)) {
+	p := recover()
+	if p == nil {
+		return
+	}
+	if p == http.ErrAbortHandler {
+		panic(p)
+	}
+	err := scrubbed(fmt.Errorf("bitrix24: handler panicked: %v", p))
+	defer func() {
+		if recover() != nil {
+			http.Error(w, http.StatusText(http.StatusInternalServerError), http.StatusInternalServerError)
+		}
+	}()
+	refuse(err)
 }
 
 // callSafely runs fn, turning a panic into an error.

@@ -156,3 +156,34 @@ func TestAttackReplayedInstallSameExpirySecond(t *testing.T) {
 	assert.Equal(t, rotated.RefreshToken, after.RefreshToken, "the replay changed the stored pair")
 	assert.Empty(t, oa.seen())
 }
+
+// panickingStore is a user's TokenStore gone wrong.
+type panickingStore struct{ bitrix24.TokenStore }
+
+func (panickingStore) Load(context.Context, bitrix24.TokenKey) (bitrix24.Token, error) {
+	panic("store exploded")
+}
+
+// A panicking Store (user code, like a callback) makes the handlers answer 500 and log
+// it; the server goroutine carries on.
+func TestAttackPanickingStoreAnswers500(t *testing.T) {
+	app, srv := newAppPortal(t)
+	app.Store = panickingStore{bitrix24.NewMemoryTokenStore()}
+	var logs syncBuffer
+	logger := slog.New(slog.NewTextHandler(&logs, nil))
+	events := httptest.NewServer(&bitrix24.EventHandler{App: app, Logger: logger})
+	t.Cleanup(events.Close)
+	status, err := srv.SendEvent(context.Background(), nil, events.URL, srv.EventForm("ONCRMLEADADD"))
+	require.NoError(t, err, "the handler answers")
+	assert.Equal(t, http.StatusInternalServerError, status)
+
+	field := httptest.NewServer(&bitrix24.FieldTypeHandler{App: app, View: bitrix24.PlainValues, Edit: bitrix24.PlainValues, Logger: logger})
+	t.Cleanup(field.Close)
+	req, err := srv.UserFieldRequest(context.Background(), field.URL, bitrix24test.UserFieldOptions{})
+	require.NoError(t, err)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err, "the handler answers")
+	_ = resp.Body.Close()
+	assert.Equal(t, http.StatusInternalServerError, resp.StatusCode)
+	assert.Contains(t, logs.String(), "store exploded")
+}

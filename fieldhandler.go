@@ -97,6 +97,7 @@ type fieldState struct {
 // ServeHTTP handles one USERFIELD_TYPE POST.
 func (h *FieldTypeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
+	defer answerPanic(w, func(err error) { h.refuse(ctx, w, http.StatusInternalServerError, err) })
 	req, err := ParseAppRequest(r)
 	if err != nil {
 		h.refuse(ctx, w, http.StatusBadRequest, err)
