@@ -187,3 +187,24 @@ func TestAttackPanickingStoreAnswers500(t *testing.T) {
 	assert.Equal(t, http.StatusInternalServerError, resp.StatusCode)
 	assert.Contains(t, logs.String(), "store exploded")
 }
+
+// An uninstall (genuine or forged) while the authorization server is down and the
+// stored access token has expired: nothing is forgotten, OnEvent does not run, and the
+// answer asks the portal to retry (503).
+func TestAttackUninstallWhileAuthorizationServerDown(t *testing.T) {
+	for _, fault := range []bitrix24test.Fault{bitrix24test.FaultHTML(502), bitrix24test.FaultDrop(),
+		bitrix24test.FaultError(500, "internal_error", "down")} {
+		ea := newEventApp(t)
+		ea.install(t)
+		before, _, _ := ea.stored(t)
+		require.True(t, ea.srv.ExpireToken(before.AccessToken))
+		ea.srv.InjectFault("oauth/token", 100, fault)
+		assert.Equal(t, http.StatusServiceUnavailable, ea.send(t, ea.srv.EventForm("ONAPPUNINSTALL")))
+		ea.srv.ClearFaults()
+		after, _, ok := ea.stored(t)
+		require.True(t, ok, "nothing is forgotten")
+		assert.Equal(t, before.RefreshToken, after.RefreshToken)
+		assert.Equal(t, []string{"ONAPPINSTALL"}, ea.seen())
+		callAsInstall(t, ea.app, ea.srv)
+	}
+}
