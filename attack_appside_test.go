@@ -9,9 +9,13 @@ import (
 	"fmt"
 	"html/template"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -207,4 +211,53 @@ func TestAttackUninstallWhileAuthorizationServerDown(t *testing.T) {
 		assert.Equal(t, []string{"ONAPPINSTALL"}, ea.seen())
 		callAsInstall(t, ea.app, ea.srv)
 	}
+}
+
+// Spellings of server_endpoint that name another host (or the trusted host another way)
+// are refused, or mapped to the App's own spelling; nothing is ever sent to a host a
+// request names.
+func TestAttackServerEndpointSpellings(t *testing.T) {
+	var hits atomic.Int32
+	evil := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { hits.Add(1) }))
+	t.Cleanup(evil.Close)
+	app, srv := newAppPortal(t)
+	trusted, err := url.Parse(srv.ServerEndpoint())
+	require.NoError(t, err)
+	evilURL, _ := url.Parse(evil.URL)
+	host, port, _ := net.SplitHostPort(trusted.Host)
+	spellings := []string{
+		evil.URL + "/rest/",
+		trusted.Scheme + "://user:pw@" + trusted.Host + trusted.Path,
+		trusted.Scheme + "://" + trusted.Host + "@" + evilURL.Host + trusted.Path,
+		trusted.Scheme + "://" + host + ".:" + port + trusted.Path,
+		trusted.Scheme + "://" + host + ":1" + port + trusted.Path,
+		"ftp://" + trusted.Host + trusted.Path,
+		trusted.Scheme + "://" + trusted.Host + trusted.Path + "../evil/",
+		trusted.Scheme + "://" + trusted.Host + trusted.Path + "?x=1",
+		"//" + evilURL.Host + "/rest/",
+		" " + evil.URL + "/rest/",
+	}
+	if trusted.Scheme == "https" {
+		spellings = append(spellings, "http://"+trusted.Host+trusted.Path)
+	} else {
+		spellings = append(spellings, "https://"+trusted.Host+trusted.Path)
+	}
+	ctx := context.Background()
+	for _, s := range spellings {
+		r := pageRequest(t, srv, bitrix24test.PageOptions{UserID: 4})
+		r.Token.ServerEndpoint = s
+		_, err := app.ClientFor(ctx, r)
+		require.ErrorIs(t, err, bitrix24.ErrNotVerified, s)
+	}
+	// The trusted server in capitals and without its trailing slash: the App's spelling.
+	r := pageRequest(t, srv, bitrix24test.PageOptions{UserID: 4})
+	r.Token.ServerEndpoint = strings.ToUpper(trusted.Scheme+"://"+trusted.Host) + strings.TrimSuffix(trusted.Path, "/")
+	c, err := app.ClientFor(ctx, r)
+	require.NoError(t, err)
+	var admin bool
+	require.NoError(t, c.Call(ctx, "user.admin", nil, &admin))
+	stored, err := app.Store.Load(ctx, bitrix24.TokenKey{MemberID: srv.MemberID(), UserID: 4})
+	require.NoError(t, err)
+	assert.Equal(t, srv.ServerEndpoint(), stored.ServerEndpoint, "stored as the App spells it")
+	assert.Zero(t, hits.Load(), "nothing reached a host a request named")
 }
