@@ -226,14 +226,51 @@ func (a *App) olderThanStored(stored Token, ev *Event, info appInfo) bool {
 	return exp.IsZero() || exp.Unix() < stored.Expiry.Unix()
 }
 
-// applied remembers that the pair of an event was stored.
-func (a *App) applied(accessToken string) {
+// claim reports whether this delivery stores the pair of an event: false when the pair
+// was stored already. A delivery of the same event that is storing it meanwhile is
+// waited for (ctx bounds the wait): a duplicate delivered at the same time runs
+// nothing, yet does not answer 200 before the pair is stored. Each true must be
+// followed by finish.
+func (a *App) claim(ctx context.Context, accessToken string) (bool, error) {
 	st := a.st()
+	sum := sha256.Sum256([]byte(accessToken))
+	for {
+		st.mu.Lock()
+		if until, seen := st.applied[sum]; seen && st.now().Before(until) {
+			st.mu.Unlock()
+			return false, nil
+		}
+		pending := st.storing[sum]
+		if pending == nil {
+			st.storing[sum] = make(chan struct{})
+			st.mu.Unlock()
+			return true, nil
+		}
+		st.mu.Unlock()
+		select {
+		case <-pending:
+		case <-ctx.Done():
+			return false, fmt.Errorf("bitrix24: waiting for a delivery of the same event: %w", ctx.Err())
+		}
+	}
+}
+
+// finish ends a claim: stored says whether the pair was saved (else a duplicate that
+// waited stores it itself).
+func (a *App) finish(accessToken string, stored bool) {
+	st := a.st()
+	sum := sha256.Sum256([]byte(accessToken))
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	now := st.now()
-	pruneExpired(st.applied, now, func(t time.Time) time.Time { return t })
-	st.applied[sha256.Sum256([]byte(accessToken))] = now.Add(appliedTTL)
+	if stored {
+		now := st.now()
+		pruneExpired(st.applied, now, func(t time.Time) time.Time { return t })
+		st.applied[sum] = now.Add(appliedTTL)
+	}
+	if ch := st.storing[sum]; ch != nil {
+		delete(st.storing, sum)
+		close(ch)
+	}
 }
 
 // forget removes what the App stores for memberID: the installation's pair, its

@@ -166,10 +166,18 @@ func (h *EventHandler) save(ctx context.Context, ev *Event, info appInfo, server
 		return 0, false, nil // nor is its application_token older than the stored one
 	}
 	if tok.RefreshToken != "" {
-		if err := st.Save(ctx, key, tok); err != nil {
+		mine, err := h.App.claim(ctx, tok.AccessToken)
+		switch {
+		case err != nil:
+			return http.StatusServiceUnavailable, false, err
+		case !mine:
+			return 0, false, nil // a duplicate delivery stored it
+		}
+		err = st.Save(ctx, key, tok)
+		h.App.finish(tok.AccessToken, err == nil)
+		if err != nil {
 			return http.StatusInternalServerError, false, fmt.Errorf("bitrix24: saving the install pair: %w", err)
 		}
-		h.App.applied(tok.AccessToken)
 	}
 	appTok := Token{AccessToken: auth.ApplicationToken, MemberID: tok.MemberID}
 	if err := st.Save(ctx, ApplicationTokenKey(tok.MemberID), appTok); err != nil {

@@ -29,7 +29,9 @@ import (
 // The portal may deliver one install twice at once (a retry after a slow answer): the
 // duplicate answers 200 and changes nothing, so OnEvent runs once.
 func TestAttackConcurrentDuplicateInstallRunsOnEventOnce(t *testing.T) {
-	ea := newEventApp(t)
+	app, srv := newAppPortal(t)
+	app.Store = slowStore{app.Store} // a remote store: saving takes a while
+	ea := newEventAppFor(t, app, srv)
 	form := ea.srv.EventForm("ONAPPINSTALL")
 	const n = 6
 	var wg sync.WaitGroup
@@ -260,4 +262,46 @@ func TestAttackServerEndpointSpellings(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, srv.ServerEndpoint(), stored.ServerEndpoint, "stored as the App spells it")
 	assert.Zero(t, hits.Load(), "nothing reached a host a request named")
+}
+
+// slowStore is a store whose writes take a round trip, as a remote one's do.
+type slowStore struct{ bitrix24.TokenStore }
+
+func (s slowStore) Save(ctx context.Context, key bitrix24.TokenKey, t bitrix24.Token) error {
+	time.Sleep(30 * time.Millisecond) // latency, not an assertion
+	return s.TokenStore.Save(ctx, key, t)
+}
+
+// failOnceStore fails the first Save of the install pair, after a while.
+type failOnceStore struct {
+	bitrix24.TokenStore
+	failed atomic.Bool
+}
+
+func (s *failOnceStore) Save(ctx context.Context, key bitrix24.TokenKey, t bitrix24.Token) error {
+	time.Sleep(30 * time.Millisecond) // latency, not an assertion
+	if key.UserID == 0 && s.failed.CompareAndSwap(false, true) {
+		return errors.New("store briefly down")
+	}
+	return s.TokenStore.Save(ctx, key, t)
+}
+
+// A duplicate delivered while the first one fails to store the pair does not answer 200
+// for a pair nobody stored: it stores it itself.
+func TestAttackConcurrentDuplicateInstallAfterAFailedSave(t *testing.T) {
+	app, srv := newAppPortal(t)
+	app.Store = &failOnceStore{TokenStore: app.Store}
+	ea := newEventAppFor(t, app, srv)
+	form := ea.srv.EventForm("ONAPPINSTALL")
+	var wg sync.WaitGroup
+	statuses := make([]int, 2)
+	for i := range statuses {
+		wg.Go(func() { statuses[i], _ = ea.srv.SendEvent(context.Background(), nil, ea.url, form) })
+	}
+	wg.Wait()
+	assert.ElementsMatch(t, []int{http.StatusOK, http.StatusInternalServerError}, statuses)
+	pair, _, ok := ea.stored(t)
+	require.True(t, ok, "the 200 means the pair is stored")
+	assert.Equal(t, form.Get("auth[refresh_token]"), pair.RefreshToken)
+	assert.Equal(t, []string{"ONAPPINSTALL"}, ea.seen())
 }
