@@ -88,3 +88,28 @@ func TestAttackFileTokenStoreHostileNamesAndLinks(t *testing.T) {
 	require.ErrorIs(t, err, bitrix24.ErrTokenNotFound)
 	require.Error(t, s.Save(ctx, dangling, bitrix24.Token{AccessToken: "a", RefreshToken: "r", MemberID: "dangling"}))
 }
+
+// A token answer whose other fields are malformed (expires_in not a number, a member_id
+// of the wrong type) still carries a pair bought with a spent refresh token: it is kept,
+// and the error says the answer was unexpected.
+func TestAttackMalformedTokenAnswerKeepsThePair(t *testing.T) {
+	for _, extra := range []string{`"expires_in":"soon"`, `"expires_in":true`, `"expires_in":-5`, `"expires_in":3600.5`,
+		`"expires_in":{}`, `"member_id":12`, `"scope":["crm"]`} {
+		t.Run(extra, func(t *testing.T) {
+			var saved []bitrix24.Token
+			cfg := testOAuthConfig()
+			cfg.OnTokenRefresh = func(_ context.Context, tok bitrix24.Token) error { saved = append(saved, tok); return nil }
+			cfg.Token.Expiry = time.Now().Add(-time.Minute)
+			c, mt := newOAuthClient(t, cfg)
+			mt.RegisterResponder(http.MethodPost, testTokenURL, jsonResponder(200,
+				`{"access_token":"`+testNewAccess+`","refresh_token":"`+testNewRefresh+`",`+extra+`}`))
+			mt.RegisterResponder(http.MethodPost, testPortal+"/rest/server.time", jsonResponder(200, `{"result":"x"}`))
+			err := c.Call(context.Background(), "server.time", nil, nil)
+			require.ErrorIs(t, err, bitrix24.ErrUnexpectedResponse)
+			assertNoSecret(t, err.Error(), testNewAccess, testNewRefresh, testAccess, testRefresh, testSecret)
+			require.Len(t, saved, 1, "the pair is kept: the old refresh token is spent")
+			assert.Equal(t, testNewRefresh, saved[0].RefreshToken)
+			require.NoError(t, c.Call(context.Background(), "server.time", nil, nil), "the kept pair works")
+		})
+	}
+}
