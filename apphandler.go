@@ -28,7 +28,7 @@ import (
 //     is the stored one, or one the App stored before (a replay), or expires in an
 //     earlier second than it (by app.info's expiry, else the event's expires, else ts
 //     plus expires_in), answers 200 and changes nothing.
-//   - The client endpoint stored with the pair is the one app.info reports; the server
+//   - The client endpoint and the expiry stored with the pair are those app.info reports; the server
 //     endpoint is the event's auth[server_endpoint] only when the App trusts it
 //     ([App.AuthServers]); an event naming another server is refused (403).
 //   - ONAPPUNINSTALL: the portal revokes the application's tokens before it sends it, so
@@ -154,6 +154,10 @@ func (h *EventHandler) save(ctx context.Context, ev *Event, info appInfo, server
 		tok.ClientEndpoint = "https://" + info.Domain + "/rest/"
 	}
 	tok.ServerEndpoint = server
+	if !info.Expires.IsZero() {
+		// The event's expires_in can be forged; app.info's expiry, on our clock, cannot.
+		tok.Expiry = info.Expires.Add(info.Skew)
+	}
 	if info.UserID > 0 {
 		tok.UserID = info.UserID
 	}

@@ -305,3 +305,22 @@ func TestAttackConcurrentDuplicateInstallAfterAFailedSave(t *testing.T) {
 	assert.Equal(t, form.Get("auth[refresh_token]"), pair.RefreshToken)
 	assert.Equal(t, []string{"ONAPPINSTALL"}, ea.seen())
 }
+
+// The expiry stored with an install pair is the one the authorization server vouches
+// for, not the event's expires_in, which an administrator's browser can forge: a pair
+// stored as living thirty years would make every later genuine update look older.
+func TestAttackInstallExpiryComesFromAppInfo(t *testing.T) {
+	ea := newEventApp(t)
+	form := ea.srv.EventForm("ONAPPINSTALL")
+	form.Set("auth[expires_in]", "1000000000")
+	form.Set("auth[expires]", "")
+	require.Equal(t, http.StatusOK, ea.send(t, form))
+	pair, _, ok := ea.stored(t)
+	require.True(t, ok)
+	assert.WithinDuration(t, time.Now().Add(time.Hour), pair.Expiry, 5*time.Minute)
+
+	fresh := ea.srv.EventForm("ONAPPUPDATE")
+	require.Equal(t, http.StatusOK, ea.send(t, fresh))
+	after, _, _ := ea.stored(t)
+	assert.Equal(t, fresh.Get("auth[refresh_token]"), after.RefreshToken, "a genuine update is stored")
+}
