@@ -152,13 +152,20 @@ func recognizesPair(err error) bool {
 // the application_token, but not make the portal refuse the installation's pair. While
 // the pair works, the event is refused (403) and nothing is deleted; a pair rotated
 // while checking stays saved.
+//
+// The stored pair is read again after the check: a pair stored meanwhile (the portal
+// was installed again) is checked in turn, not forgotten with the old one.
 func (a *App) uninstall(ctx context.Context, member string) (int, error) {
 	key := TokenKey{MemberID: member}
-	stored, err := a.store().Load(ctx, key)
-	switch {
-	case err != nil && !errors.Is(err, ErrTokenNotFound):
-		return http.StatusServiceUnavailable, fmt.Errorf("bitrix24: loading the install pair: %w", err)
-	case err == nil && stored.AccessToken != "":
+	checked := ""
+	for range 3 {
+		stored, err := a.store().Load(ctx, key)
+		switch {
+		case err != nil && !errors.Is(err, ErrTokenNotFound):
+			return http.StatusServiceUnavailable, fmt.Errorf("bitrix24: loading the install pair: %w", err)
+		case err != nil || stored.AccessToken == "" || stored.AccessToken == checked:
+			return a.forgetPortal(ctx, member)
+		}
 		c, err := a.newClient(key, stored, nil)
 		if err != nil {
 			return http.StatusInternalServerError, err
@@ -170,7 +177,13 @@ func (a *App) uninstall(ctx context.Context, member string) (int, error) {
 		if works {
 			return http.StatusForbidden, fmt.Errorf("%w: ONAPPUNINSTALL, but the portal still accepts the installation's pair", ErrNotVerified)
 		}
+		checked = stored.AccessToken
 	}
+	return http.StatusServiceUnavailable, errors.New("bitrix24: the installation's pair keeps changing; try the uninstall again")
+}
+
+// forgetPortal forgets member once uninstall has shown the installation gone.
+func (a *App) forgetPortal(ctx context.Context, member string) (int, error) {
 	if err := a.forget(ctx, member); err != nil {
 		return http.StatusInternalServerError, err
 	}

@@ -324,3 +324,26 @@ func TestAttackInstallExpiryComesFromAppInfo(t *testing.T) {
 	after, _, _ := ea.stored(t)
 	assert.Equal(t, fresh.Get("auth[refresh_token]"), after.RefreshToken, "a genuine update is stored")
 }
+
+// The portal is reinstalled while the App still checks the pair of the old installation
+// for an uninstall: the new installation's pair, stored meanwhile, is not forgotten.
+func TestAttackUninstallRacingAReinstall(t *testing.T) {
+	ea := newEventApp(t)
+	ea.install(t)
+	ea.srv.Uninstall() // the portal revokes the old pair, then sends the uninstall
+	ea.srv.InjectFault("user.admin", 1, bitrix24test.FaultDelay(2*time.Second))
+	uninstalled := make(chan int, 1)
+	go func() {
+		status, _ := ea.srv.SendEvent(context.Background(), nil, ea.url, ea.srv.EventForm("ONAPPUNINSTALL"))
+		uninstalled <- status
+	}()
+	require.Eventually(t, func() bool { return ea.srv.FaultsApplied() == 1 }, 5*time.Second, time.Millisecond,
+		"the uninstall is checking the old pair")
+	reinstall := ea.srv.EventForm("ONAPPINSTALL")
+	require.Equal(t, http.StatusOK, ea.send(t, reinstall))
+	<-uninstalled
+	pair, _, ok := ea.stored(t)
+	require.True(t, ok, "the new installation is not forgotten")
+	assert.Equal(t, reinstall.Get("auth[refresh_token]"), pair.RefreshToken)
+	callAsInstall(t, ea.app, ea.srv)
+}
