@@ -96,8 +96,11 @@ func (h *EventHandler) accept(ctx context.Context, ev *Event) (int, bool, error)
 	if auth.ApplicationToken == "" {
 		return http.StatusBadRequest, false, invalid("auth[application_token]", "must not be empty")
 	}
-	if err := h.App.check(ctx, false); err != nil {
-		return http.StatusInternalServerError, false, err
+	name := strings.ToUpper(ev.Name)
+	// Install, update and uninstall call the portal and the token endpoint: the secret too.
+	lifecycle := name == EventAppInstall || name == EventAppUpdate || name == EventAppUninstall
+	if err := h.App.check(ctx, lifecycle); err != nil {
+		return http.StatusInternalServerError, false, fmt.Errorf("%w: %w", errMisconfigured, err)
 	}
 	server, err := h.App.serverFor(auth.Token.ServerEndpoint)
 	if err != nil {
@@ -108,7 +111,6 @@ func (h *EventHandler) accept(ctx context.Context, ev *Event) (int, bool, error)
 		return http.StatusServiceUnavailable, false, err
 	}
 	matches := VerifyApplicationToken(auth.ApplicationToken, stored)
-	name := strings.ToUpper(ev.Name)
 	switch {
 	case name == EventAppInstall && (auth.Token.AccessToken == "" || auth.Token.RefreshToken == ""):
 		return http.StatusBadRequest, false, invalid("auth[access_token]", "ONAPPINSTALL must carry the pair")

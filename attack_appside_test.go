@@ -347,3 +347,31 @@ func TestAttackUninstallRacingAReinstall(t *testing.T) {
 	assert.Equal(t, reinstall.Get("auth[refresh_token]"), pair.RefreshToken)
 	callAsInstall(t, ea.app, ea.srv)
 }
+
+// An App without its client id or secret is the server's misconfiguration, not a bad
+// request: the handlers answer 500 and say so at Error level, even without a Logger.
+// (Not parallel: it replaces slog's default.)
+func TestAttackAppWithoutCredentialsIsAMisconfiguration(t *testing.T) {
+	var buf syncBuffer
+	prev := slog.Default()
+	slog.SetDefault(slog.New(slog.NewTextHandler(&buf, nil)))
+	t.Cleanup(func() { slog.SetDefault(prev) })
+
+	good, srv := newAppPortal(t)
+	for name, app := range map[string]*bitrix24.App{
+		"no client id": {ClientSecret: good.ClientSecret, ServerEndpoint: good.ServerEndpoint, TokenURL: good.TokenURL, Options: good.Options},
+		"no secret":    {ClientID: good.ClientID, ServerEndpoint: good.ServerEndpoint, TokenURL: good.TokenURL, Options: good.Options},
+	} {
+		rec := httptest.NewRecorder()
+		(&bitrix24.EventHandler{App: app}).ServeHTTP(rec, formRequest(t, "/events", srv.EventForm("ONAPPINSTALL").Encode()))
+		assert.Equal(t, http.StatusInternalServerError, rec.Code, name)
+
+		req, err := srv.UserFieldRequest(context.Background(), "https://app.example.test/field", bitrix24test.UserFieldOptions{Mode: "view"})
+		require.NoError(t, err)
+		rec = httptest.NewRecorder()
+		(&bitrix24.FieldTypeHandler{App: app, View: bitrix24.PlainValues, Edit: bitrix24.PlainValues}).ServeHTTP(rec, req)
+		assert.Equal(t, http.StatusInternalServerError, rec.Code, name)
+	}
+	assert.Equal(t, 4, strings.Count(buf.String(), "level=ERROR"), buf.String())
+	assertNoSecret(t, buf.String(), good.ClientSecret, srv.ApplicationToken())
+}

@@ -122,6 +122,10 @@ func (h *FieldTypeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	secrets := []string{req.Token.AccessToken, req.Token.RefreshToken, req.ApplicationToken, h.App.ClientSecret}
+	if err := h.App.check(ctx, true); err != nil {
+		h.refuse(ctx, w, http.StatusInternalServerError, fmt.Errorf("%w: %w", errMisconfigured, err))
+		return
+	}
 	client, err := h.App.ClientFor(ctx, req, h.ClientOptions...)
 	if err != nil {
 		h.refuse(ctx, w, statusOf(err), scrubbed(err, secrets...))
