@@ -42,8 +42,8 @@ import (
 // application_token, refused access token) or 403 (a genuine token of another
 // application or portal, a portal that is not installed, an uninstall the stored pair
 // contradicts), and store nothing; a failure to reach the authorization server or the
-// portal answers 503. A failing or panicking OnEvent answers 500, and so does a nil App
-// (logged at Error level).
+// portal answers 503. A failing or panicking OnEvent (or Store) answers 500, and so
+// does a nil App or one without its credentials (logged at Error level).
 type EventHandler struct {
 	App *App
 	// OnEvent, when set, is called for each accepted event, after the store is updated.
