@@ -89,13 +89,14 @@ type appState struct {
 
 	mu       sync.Mutex
 	cache    map[[sha256.Size]byte]verifiedToken
-	refusals map[[sha256.Size]byte]refusal   // tokens the authorization server refused, briefly
-	alive    map[[sha256.Size]byte]time.Time // stored pairs that worked, until then
-	applied  map[[sha256.Size]byte]time.Time // install and update pairs already stored, until then
-	users    map[string]map[int]struct{}     // user pairs saved by this App, per member id
-	now      func() time.Time                // the caches' clock; tests replace it
-	verifies chan struct{}                   // one slot per app.info call in flight
-	tr       *transport                      // built on first use from Options: one HTTP layer for every call
+	refusals map[[sha256.Size]byte]refusal       // tokens the authorization server refused, briefly
+	alive    map[[sha256.Size]byte]time.Time     // stored pairs that worked, until then
+	applied  map[[sha256.Size]byte]time.Time     // install and update pairs already stored, until then
+	storing  map[[sha256.Size]byte]chan struct{} // install and update pairs being stored, closed when done
+	users    map[string]map[int]struct{}         // user pairs saved by this App, per member id
+	now      func() time.Time                    // the caches' clock; tests replace it
+	verifies chan struct{}                       // one slot per app.info call in flight
+	tr       *transport                          // built on first use from Options: one HTTP layer for every call
 	o        options
 }
 
@@ -129,6 +130,7 @@ func (a *App) st() *appState {
 			refusals: map[[sha256.Size]byte]refusal{},
 			alive:    map[[sha256.Size]byte]time.Time{},
 			applied:  map[[sha256.Size]byte]time.Time{},
+			storing:  map[[sha256.Size]byte]chan struct{}{},
 			users:    map[string]map[int]struct{}{},
 			now:      time.Now,
 			verifies: make(chan struct{}, maxVerifications),

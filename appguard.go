@@ -152,13 +152,20 @@ func recognizesPair(err error) bool {
 // the application_token, but not make the portal refuse the installation's pair. While
 // the pair works, the event is refused (403) and nothing is deleted; a pair rotated
 // while checking stays saved.
+//
+// The stored pair is read again after the check: a pair stored meanwhile (the portal
+// was installed again) is checked in turn, not forgotten with the old one.
 func (a *App) uninstall(ctx context.Context, member string) (int, error) {
 	key := TokenKey{MemberID: member}
-	stored, err := a.store().Load(ctx, key)
-	switch {
-	case err != nil && !errors.Is(err, ErrTokenNotFound):
-		return http.StatusServiceUnavailable, fmt.Errorf("bitrix24: loading the install pair: %w", err)
-	case err == nil && stored.AccessToken != "":
+	checked := ""
+	for range 3 {
+		stored, err := a.store().Load(ctx, key)
+		switch {
+		case err != nil && !errors.Is(err, ErrTokenNotFound):
+			return http.StatusServiceUnavailable, fmt.Errorf("bitrix24: loading the install pair: %w", err)
+		case err != nil || stored.AccessToken == "" || stored.AccessToken == checked:
+			return a.forgetPortal(ctx, member)
+		}
 		c, err := a.newClient(key, stored, nil)
 		if err != nil {
 			return http.StatusInternalServerError, err
@@ -170,7 +177,13 @@ func (a *App) uninstall(ctx context.Context, member string) (int, error) {
 		if works {
 			return http.StatusForbidden, fmt.Errorf("%w: ONAPPUNINSTALL, but the portal still accepts the installation's pair", ErrNotVerified)
 		}
+		checked = stored.AccessToken
 	}
+	return http.StatusServiceUnavailable, errors.New("bitrix24: the installation's pair keeps changing; try the uninstall again")
+}
+
+// forgetPortal forgets member once uninstall has shown the installation gone.
+func (a *App) forgetPortal(ctx context.Context, member string) (int, error) {
 	if err := a.forget(ctx, member); err != nil {
 		return http.StatusInternalServerError, err
 	}
@@ -226,14 +239,51 @@ func (a *App) olderThanStored(stored Token, ev *Event, info appInfo) bool {
 	return exp.IsZero() || exp.Unix() < stored.Expiry.Unix()
 }
 
-// applied remembers that the pair of an event was stored.
-func (a *App) applied(accessToken string) {
+// claim reports whether this delivery stores the pair of an event: false when the pair
+// was stored already. A delivery of the same event that is storing it meanwhile is
+// waited for (ctx bounds the wait): a duplicate delivered at the same time runs
+// nothing, yet does not answer 200 before the pair is stored. Each true must be
+// followed by finish.
+func (a *App) claim(ctx context.Context, accessToken string) (bool, error) {
 	st := a.st()
+	sum := sha256.Sum256([]byte(accessToken))
+	for {
+		st.mu.Lock()
+		if until, seen := st.applied[sum]; seen && st.now().Before(until) {
+			st.mu.Unlock()
+			return false, nil
+		}
+		pending := st.storing[sum]
+		if pending == nil {
+			st.storing[sum] = make(chan struct{})
+			st.mu.Unlock()
+			return true, nil
+		}
+		st.mu.Unlock()
+		select {
+		case <-pending:
+		case <-ctx.Done():
+			return false, fmt.Errorf("bitrix24: waiting for a delivery of the same event: %w", ctx.Err())
+		}
+	}
+}
+
+// finish ends a claim: stored says whether the pair was saved (else a duplicate that
+// waited stores it itself).
+func (a *App) finish(accessToken string, stored bool) {
+	st := a.st()
+	sum := sha256.Sum256([]byte(accessToken))
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	now := st.now()
-	pruneExpired(st.applied, now, func(t time.Time) time.Time { return t })
-	st.applied[sha256.Sum256([]byte(accessToken))] = now.Add(appliedTTL)
+	if stored {
+		now := st.now()
+		pruneExpired(st.applied, now, func(t time.Time) time.Time { return t })
+		st.applied[sum] = now.Add(appliedTTL)
+	}
+	if ch := st.storing[sum]; ch != nil {
+		delete(st.storing, sum)
+		close(ch)
+	}
 }
 
 // forget removes what the App stores for memberID: the installation's pair, its

@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+
+	"github.com/b24go/bitrix24/internal/redact"
 )
 
 // EventHandler is the http.Handler of an application's event URL: the install handler
@@ -26,7 +28,7 @@ import (
 //     is the stored one, or one the App stored before (a replay), or expires in an
 //     earlier second than it (by app.info's expiry, else the event's expires, else ts
 //     plus expires_in), answers 200 and changes nothing.
-//   - The client endpoint stored with the pair is the one app.info reports; the server
+//   - The client endpoint and the expiry stored with the pair are those app.info reports; the server
 //     endpoint is the event's auth[server_endpoint] only when the App trusts it
 //     ([App.AuthServers]); an event naming another server is refused (403).
 //   - ONAPPUNINSTALL: the portal revokes the application's tokens before it sends it, so
@@ -40,8 +42,8 @@ import (
 // application_token, refused access token) or 403 (a genuine token of another
 // application or portal, a portal that is not installed, an uninstall the stored pair
 // contradicts), and store nothing; a failure to reach the authorization server or the
-// portal answers 503. A failing or panicking OnEvent answers 500, and so does a nil App
-// (logged at Error level).
+// portal answers 503. A failing or panicking OnEvent (or Store) answers 500, and so
+// does a nil App or one without its credentials (logged at Error level).
 type EventHandler struct {
 	App *App
 	// OnEvent, when set, is called for each accepted event, after the store is updated.
@@ -54,6 +56,9 @@ type EventHandler struct {
 // ServeHTTP handles one event POST.
 func (h *EventHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
+	defer answerPanic(w, func(err error) {
+		h.refuse(ctx, w, http.StatusInternalServerError, "", err)
+	})
 	if h.App == nil {
 		// A misconfiguration, not a refusal: say so even without a Logger.
 		h.refuse(ctx, w, http.StatusInternalServerError, "", misconfigured("EventHandler.App is nil"))
@@ -64,14 +69,17 @@ func (h *EventHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.refuse(ctx, w, http.StatusBadRequest, "", err)
 		return
 	}
+	// The event's secrets never reach a log record, even when OnEvent's error or panic
+	// quotes them.
+	secrets := []string{ev.Auth.ApplicationToken, ev.Auth.Token.AccessToken, ev.Auth.Token.RefreshToken, h.App.ClientSecret}
 	status, run, err := h.accept(ctx, ev)
 	if err != nil {
-		h.refuse(ctx, w, status, ev.Name, err)
+		h.refuse(ctx, w, status, ev.Name, scrubbed(err, secrets...))
 		return
 	}
 	if run && h.OnEvent != nil {
 		if err := callSafely(func() error { return h.OnEvent(ctx, ev) }); err != nil {
-			h.refuse(ctx, w, http.StatusInternalServerError, ev.Name, fmt.Errorf("bitrix24: OnEvent: %w", err))
+			h.refuse(ctx, w, http.StatusInternalServerError, ev.Name, scrubbed(fmt.Errorf("bitrix24: OnEvent: %w", err), secrets...))
 			return
 		}
 	}
@@ -88,8 +96,11 @@ func (h *EventHandler) accept(ctx context.Context, ev *Event) (int, bool, error)
 	if auth.ApplicationToken == "" {
 		return http.StatusBadRequest, false, invalid("auth[application_token]", "must not be empty")
 	}
-	if err := h.App.check(ctx, false); err != nil {
-		return http.StatusInternalServerError, false, err
+	name := strings.ToUpper(ev.Name)
+	// Install, update and uninstall call the portal and the token endpoint: the secret too.
+	lifecycle := name == EventAppInstall || name == EventAppUpdate || name == EventAppUninstall
+	if err := h.App.check(ctx, lifecycle); err != nil {
+		return http.StatusInternalServerError, false, fmt.Errorf("%w: %w", errMisconfigured, err)
 	}
 	server, err := h.App.serverFor(auth.Token.ServerEndpoint)
 	if err != nil {
@@ -100,7 +111,6 @@ func (h *EventHandler) accept(ctx context.Context, ev *Event) (int, bool, error)
 		return http.StatusServiceUnavailable, false, err
 	}
 	matches := VerifyApplicationToken(auth.ApplicationToken, stored)
-	name := strings.ToUpper(ev.Name)
 	switch {
 	case name == EventAppInstall && (auth.Token.AccessToken == "" || auth.Token.RefreshToken == ""):
 		return http.StatusBadRequest, false, invalid("auth[access_token]", "ONAPPINSTALL must carry the pair")
@@ -146,6 +156,10 @@ func (h *EventHandler) save(ctx context.Context, ev *Event, info appInfo, server
 		tok.ClientEndpoint = "https://" + info.Domain + "/rest/"
 	}
 	tok.ServerEndpoint = server
+	if !info.Expires.IsZero() {
+		// The event's expires_in can be forged; app.info's expiry, on our clock, cannot.
+		tok.Expiry = info.Expires.Add(info.Skew)
+	}
 	if info.UserID > 0 {
 		tok.UserID = info.UserID
 	}
@@ -158,10 +172,18 @@ func (h *EventHandler) save(ctx context.Context, ev *Event, info appInfo, server
 		return 0, false, nil // nor is its application_token older than the stored one
 	}
 	if tok.RefreshToken != "" {
-		if err := st.Save(ctx, key, tok); err != nil {
+		mine, err := h.App.claim(ctx, tok.AccessToken)
+		switch {
+		case err != nil:
+			return http.StatusServiceUnavailable, false, err
+		case !mine:
+			return 0, false, nil // a duplicate delivery stored it
+		}
+		err = st.Save(ctx, key, tok)
+		h.App.finish(tok.AccessToken, err == nil)
+		if err != nil {
 			return http.StatusInternalServerError, false, fmt.Errorf("bitrix24: saving the install pair: %w", err)
 		}
-		h.App.applied(tok.AccessToken)
 	}
 	appTok := Token{AccessToken: auth.ApplicationToken, MemberID: tok.MemberID}
 	if err := st.Save(ctx, ApplicationTokenKey(tok.MemberID), appTok); err != nil {
@@ -224,6 +246,34 @@ func logRefusal(ctx context.Context, l *slog.Logger, msg string, status int, att
 	}
 	// Errors of this package carry no secret: they never quote tokens.
 	l.LogAttrs(ctx, level, msg, slog.Int("status", status), attr, slog.String("error", err.Error()))
+}
+
+// scrubbed is err without the given secrets (nor any the patterns of the redaction
+// recognise) anywhere in its chain.
+func scrubbed(err error, secrets ...string) error {
+	set := &redact.Secrets{}
+	set.AddPinned(secrets...)
+	return cleanError(set, err)
+}
+
+// answerPanic, deferred by a handler, turns a panic of user code (a Store, a Logger's
+// handler) into a 500 answer, as callSafely does for callbacks; net/http's own abort
+// goes on.
+func answerPanic(w http.ResponseWriter, refuse func(error)) {
+	p := recover()
+	if p == nil {
+		return
+	}
+	if p == http.ErrAbortHandler {
+		panic(p)
+	}
+	err := scrubbed(fmt.Errorf("bitrix24: handler panicked: %v", p))
+	defer func() {
+		if recover() != nil {
+			http.Error(w, http.StatusText(http.StatusInternalServerError), http.StatusInternalServerError)
+		}
+	}()
+	refuse(err)
 }
 
 // callSafely runs fn, turning a panic into an error.

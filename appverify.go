@@ -9,6 +9,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/b24go/bitrix24/internal/redact"
 )
 
 // verifiedToken is a positive app.info answer, kept until expires.
@@ -64,7 +66,8 @@ func (a *App) verify(ctx context.Context, r *AppRequest) (appInfo, string, error
 	if err != nil {
 		return appInfo{}, "", err
 	}
-	info, err := a.verifyToken(ctx, server, r.Token.AccessToken, r.Token.MemberID, r.Domain)
+	info, err := a.verifyToken(ctx, server, r.Token.AccessToken, r.Token.MemberID, r.Domain,
+		r.Token.RefreshToken, r.ApplicationToken)
 	return info, server, err
 }
 
@@ -83,7 +86,9 @@ type refusal struct {
 
 // verifyToken asks server's app.info about token (or finds a fresh answer in the
 // caches) and requires this client id, memberID and domain.
-func (a *App) verifyToken(ctx context.Context, server, token, memberID, domain string) (appInfo, error) {
+// The server sees only token, but an answer may quote anything: none of token, extra
+// (the request's other secrets) and the App's secrets reaches the error.
+func (a *App) verifyToken(ctx context.Context, server, token, memberID, domain string, extra ...string) (appInfo, error) {
 	sum := sha256.Sum256([]byte(token))
 	st := a.st()
 	st.mu.Lock()
@@ -103,7 +108,7 @@ func (a *App) verifyToken(ctx context.Context, server, token, memberID, domain s
 	case <-ctx.Done():
 		return appInfo{}, fmt.Errorf("bitrix24: waiting to verify the token: %w", ctx.Err())
 	}
-	info, err := a.appInfo(ctx, server, token)
+	info, err := a.appInfo(ctx, server, token, extra...)
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	now = st.now()
@@ -171,14 +176,20 @@ type appInfoWire struct {
 }
 
 // appInfo calls app.info on the authorization server (a trusted REST base) with token,
-// sent in a form body.
-func (a *App) appInfo(ctx context.Context, server, token string) (appInfo, error) {
+// sent in a form body. Errors show none of token, extra and the App's secrets.
+func (a *App) appInfo(ctx context.Context, server, token string, extra ...string) (appInfo, error) {
 	tr, base, err := a.endpoint("App.ServerEndpoint", server, DefaultServerEndpoint)
 	if err != nil {
 		return appInfo{}, err
 	}
+	tr.secrets.Add(token)
 	secrets := tr.secrets
-	secrets.Add(token)
+	if len(extra) > 0 {
+		// A set of this call's own: the request's other secrets are never sent, so they
+		// need not join the App's.
+		secrets = &redact.Secrets{}
+		secrets.AddPinned(append(tr.secrets.List(), extra...)...)
+	}
 	ans, err := tr.postForm(ctx, strings.TrimRight(base, "/")+"/"+appInfoMethod,
 		url.Values{"auth": {token}}, true)
 	if err != nil {
@@ -224,7 +235,8 @@ func (a *App) verifyEventToken(ctx context.Context, server string, ev *Event) (a
 	if ev.Auth.Domain == "" {
 		return appInfo{}, invalid("auth[domain]", "must not be empty")
 	}
-	return a.verifyToken(ctx, server, ev.Auth.Token.AccessToken, ev.Auth.Token.MemberID, ev.Auth.Domain)
+	return a.verifyToken(ctx, server, ev.Auth.Token.AccessToken, ev.Auth.Token.MemberID, ev.Auth.Domain,
+		ev.Auth.Token.RefreshToken, ev.Auth.ApplicationToken)
 }
 
 // isAdmin asks the portal (at the client_endpoint app.info named, or the verified

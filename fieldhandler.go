@@ -97,6 +97,7 @@ type fieldState struct {
 // ServeHTTP handles one USERFIELD_TYPE POST.
 func (h *FieldTypeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
+	defer answerPanic(w, func(err error) { h.refuse(ctx, w, http.StatusInternalServerError, err) })
 	req, err := ParseAppRequest(r)
 	if err != nil {
 		h.refuse(ctx, w, http.StatusBadRequest, err)
@@ -120,9 +121,14 @@ func (h *FieldTypeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			" (set View and Edit; PlainValues shows the values as text)"))
 		return
 	}
+	secrets := []string{req.Token.AccessToken, req.Token.RefreshToken, req.ApplicationToken, h.App.ClientSecret}
+	if err := h.App.check(ctx, true); err != nil {
+		h.refuse(ctx, w, http.StatusInternalServerError, fmt.Errorf("%w: %w", errMisconfigured, err))
+		return
+	}
 	client, err := h.App.ClientFor(ctx, req, h.ClientOptions...)
 	if err != nil {
-		h.refuse(ctx, w, statusOf(err), err)
+		h.refuse(ctx, w, statusOf(err), scrubbed(err, secrets...))
 		return
 	}
 	var body template.HTML
@@ -132,7 +138,7 @@ func (h *FieldTypeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return rerr
 	})
 	if err != nil {
-		h.refuse(ctx, w, http.StatusInternalServerError, fmt.Errorf("bitrix24: rendering the %s page: %w", field.Mode, err))
+		h.refuse(ctx, w, http.StatusInternalServerError, scrubbed(fmt.Errorf("bitrix24: rendering the %s page: %w", field.Mode, err), secrets...))
 		return
 	}
 	values := field.Values

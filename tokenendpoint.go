@@ -85,8 +85,20 @@ func parseTokenAnswer(secrets *redact.Secrets, ans *httpAnswer) (Token, error) {
 	if _, e, _ := envelope.Decode(data); e != nil {
 		return Token{}, apiError(secrets, refreshMethod, status, e.Code, e.Description, e.Argument)
 	}
-	if decErr != nil || ta.AccessToken == "" || ta.RefreshToken == "" || status >= 300 {
+	if ta.AccessToken == "" || ta.RefreshToken == "" || status >= 300 {
 		return Token{}, unexpectedAnswer(secrets, refreshMethod, status, "not a token answer", data)
+	}
+	// A field of the wrong type does not stop the decoder: the pair it read was bought
+	// with a spent refresh token, so it comes back, with the error.
+	var malformed error
+	if decErr != nil {
+		malformed = unexpectedAnswer(secrets, refreshMethod, status, "a field of the token answer is malformed", nil)
+		if _, err := strconv.ParseInt(ta.ExpiresIn.String(), 10, 64); err != nil {
+			ta.ExpiresIn = "" // unknown, not refused twice
+		}
+		if _, err := strconv.ParseInt(ta.Expires.String(), 10, 64); err != nil {
+			ta.Expires = ""
+		}
 	}
 	tok := Token{
 		AccessToken:    ta.AccessToken,
@@ -106,5 +118,5 @@ func parseTokenAnswer(secrets *redact.Secrets, ans *httpAnswer) (Token, error) {
 	if expErr != nil {
 		return tok, fmt.Errorf("%w: %w", unexpectedAnswer(secrets, refreshMethod, status, "the expiry is out of range", nil), expErr)
 	}
-	return tok, nil
+	return tok, malformed
 }

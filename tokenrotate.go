@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"time"
 )
 
@@ -108,6 +109,22 @@ func (o *tokenSource) callback(ctx context.Context, tok Token) (err error) {
 // nearExpiry: a stored pair that would itself need a proactive refresh.
 func nearExpiry(t Token) bool {
 	return !t.Expiry.IsZero() && !time.Now().Add(expiryMargin).Before(t.Expiry)
+}
+
+// keepPortal: a refresh never moves a pair to another portal. An answer naming another
+// member_id than the pair's (or its key's) is a bad answer; the new pair is kept all the
+// same (the refresh token that bought it is spent), under its own member id.
+func (o *tokenSource) keepPortal(t *Token, old Token) error {
+	want := old.MemberID
+	if want == "" {
+		want = o.cfg.key.MemberID
+	}
+	if want == "" || t.MemberID == want {
+		return nil
+	}
+	t.MemberID = want
+	return unexpectedAnswer(o.cfg.secrets, refreshMethod, http.StatusOK,
+		"the refreshed pair names another portal (member_id) than the pair it replaces; kept under its own", nil)
 }
 
 // fillFrom completes a refreshed pair with what the token endpoint may leave out.

@@ -355,8 +355,9 @@ func (o *tokenSource) refreshLocked(ctx context.Context, call *refreshCall, l le
 		return false, o.refused(ctx, current, err)
 	}
 	fillFrom(&tok, current)
+	foreign := o.keepPortal(&tok, current)
 	// The refresh token is spent: the new pair is saved whether or not the lease is still
 	// held, compare-and-set against read, so that a newer pair saved meanwhile wins. A pair
 	// with a bad expiry is kept too, and the error reported.
-	return false, errors.Join(o.publish(ctx, read, tok), err)
+	return false, errors.Join(o.publish(ctx, read, tok), err, foreign)
 }
