@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/b24go/bitrix24/internal/envelope"
@@ -274,4 +275,16 @@ func unixFloat(f float64) time.Time {
 	return time.Unix(0, int64(f*1e9))
 }
 
-func seconds(f float64) time.Duration { return time.Duration(f * float64(time.Second)) }
+// seconds is a duration the server reported in seconds: never negative, and saturated
+// at the longest time.Duration instead of wrapping (a converted float out of range is
+// undefined, in practice the most negative Duration).
+func seconds(f float64) time.Duration {
+	switch ns := f * float64(time.Second); {
+	case !(ns > 0):
+		return 0 // negative, zero or NaN
+	case ns >= math.MaxInt64:
+		return math.MaxInt64
+	default:
+		return time.Duration(ns)
+	}
+}
