@@ -27,7 +27,7 @@ type opState struct {
 	// capped is set when resetAt was more than a window after the answer that reported
 	// it (a skewed clock, or garbage): the client waits until then instead.
 	capped time.Time
-	cost    time.Duration // the server time of the method's last recorded call
+	cost   time.Duration // the server time of the method's last recorded call
 	// blockedAt: when OPERATION_TIME_LIMIT arrived for the method after its last
 	// answer (zero when none did).
 	blockedAt time.Time
