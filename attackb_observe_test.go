@@ -142,3 +142,15 @@ func TestAttackAutoBatchedErrorNamesTheBatchRequest(t *testing.T) {
 	assert.Equal(t, last.Header.Get("X-Request-ID"), apiErr.RequestID, "the id the server saw")
 	assert.Equal(t, "nosuch.thing.get", apiErr.Method)
 }
+
+func TestAttackAuthConnectorNotValidUTF8RefusedBeforeSending(t *testing.T) {
+	t.Parallel()
+	c, srv := newPortal(t, nil, bitrix24.WithAutoBatch(time.Millisecond))
+	// JSON would carry U+FFFD instead: the portal would store another connector than
+	// the binding's, and the tool would read back its own changes.
+	for _, id := range []string{"tool\xff", "\xc3", "a\xed\xa0\x80"} {
+		err := c.Call(context.Background(), "user.option.set", map[string]any{"options": map[string]string{"k": "v"}}, nil, bitrix24.WithAuthConnector(id))
+		require.ErrorIs(t, err, bitrix24.ErrValidation, "%q", id)
+	}
+	assert.Empty(t, srv.RequestLog())
+}
