@@ -135,3 +135,33 @@ func TestAttackOperatingWaitWithoutDeadlineEndsOnCancel(t *testing.T) {
 		assert.Equal(t, int32(1), sent.Load())
 	})
 }
+
+// A call the budget refuses before sending is still a call with an id: its
+// *APIError names it, as that of a call the server refused does.
+func TestAttackOperatingRefusalNamesTheRequestID(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		var sent atomic.Int32
+		rt := timeAnswers(&sent, func(now time.Time) string {
+			return fmt.Sprintf(`{"operating":479,"operating_reset_at":%d}`, now.Add(5*time.Minute).Unix())
+		})
+		c, err := bitrix24.NewWebhookClient(testWebhook, bitrix24.WithHTTPClient(&http.Client{Transport: rt}),
+			bitrix24.WithRateLimit(0, 0), bitrix24.WithRetry(0, 0, 0), bitrix24.WithAutoBatch(time.Millisecond))
+		require.NoError(t, err)
+		require.NoError(t, c.Call(context.Background(), "crm.deal.get", nil, nil, bitrix24.WithAuthConnector("tool")))
+		ctx, cancel := context.WithTimeout(bitrix24.WithRequestID(context.Background(), "trace-42"), time.Second)
+		defer cancel()
+		_, batchErr := c.Batch(ctx, false, bitrix24.BatchCommand{Key: "a", Method: "crm.deal.get"})
+		for name, err := range map[string]error{
+			"Call":      c.Call(ctx, "crm.deal.get", nil, nil, bitrix24.WithAuthConnector("tool")),
+			"autobatch": c.Call(ctx, "crm.deal.get", map[string]string{"id": "1"}, nil),
+			"Batch":     batchErr,
+		} {
+			var apiErr *bitrix24.APIError
+			require.ErrorAs(t, err, &apiErr, name)
+			assert.Equal(t, "OPERATION_TIME_LIMIT", apiErr.Code, name)
+			assert.Equal(t, "trace-42", apiErr.RequestID, name)
+		}
+		assert.Equal(t, int32(1), sent.Load())
+	})
+}

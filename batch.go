@@ -127,6 +127,7 @@ func (c *Client) sendChunk(ctx context.Context, res *BatchResult, halt bool, cmd
 	}
 	claim, err := c.holdOperating(ctx, methods, time.Time{})
 	if err != nil {
+		stampRequestID(err, st.id) // refused before it was sent
 		return false, err
 	}
 	defer claim.release()

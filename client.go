@@ -158,8 +158,10 @@ func (c *Client) do(ctx context.Context, method string, params any, co callOptio
 }
 
 // encodeAndSend encodes params once and sends the call, in an automatic batch when it
-// qualifies.
-func (c *Client) encodeAndSend(ctx context.Context, method string, params any, co callOptions, st *callState) (answer, error) {
+// qualifies. An *APIError made before anything was sent (the operating-time budget's
+// refusal) names the call's id too.
+func (c *Client) encodeAndSend(ctx context.Context, method string, params any, co callOptions, st *callState) (ans answer, err error) {
+	defer func() { stampRequestID(err, st.id) }()
 	body, err := encodeParams(params)
 	if err != nil {
 		return answer{}, err
