@@ -154,3 +154,40 @@ func TestAttackAuthConnectorNotValidUTF8RefusedBeforeSending(t *testing.T) {
 	}
 	assert.Empty(t, srv.RequestLog())
 }
+
+// event.offline.get deletes what it returns (clear defaults to 1) or reserves it
+// (clear=0 without process_id): after an answer that may come from a call that ran, it
+// is not sent again, alone or in an automatic batch.
+func TestAttackOfflineGetIsNotRepeatedAfterAnAmbiguousFailure(t *testing.T) {
+	t.Parallel()
+	for _, params := range []any{nil, map[string]string{"clear": "0"}, map[string]any{"clear": 1, "limit": 10}} {
+		for _, auto := range []bool{false, true} {
+			var opts []bitrix24.Option
+			if auto {
+				opts = append(opts, bitrix24.WithAutoBatch(time.Millisecond))
+			}
+			c, srv := newPortal(t, []bitrix24test.Option{bitrix24test.WithScope("crm,user")}, opts...)
+			srv.InjectFault("*", 1, bitrix24test.Fault{Status: 503, Body: `{"error":"INTERNAL_SERVER_ERROR","error_description":"x"}`})
+			err := c.Call(context.Background(), "event.offline.get", params, nil)
+			require.Error(t, err, "%v auto %v", params, auto)
+			assert.Len(t, srv.RequestLog(), 1, "%v auto %v: sent once", params, auto)
+		}
+	}
+}
+
+// The offline reader reads a page reserved earlier again by its process_id: that read
+// is safe to repeat, and is retried after a 5xx.
+func TestAttackOfflineReaderRetriesTheReadOfAReservedPage(t *testing.T) {
+	t.Parallel()
+	srv := newEventPortal(t)
+	app, user := srv.NewClient(bitrix24.WithRetry(3, 0, 0)), srv.NewWebhookClient()
+	bindOffline(t, app, "", "ONCRMDEALADD")
+	for range 3 {
+		addDeal(t, user, "deal")
+	}
+	// A crashed reader's reservation.
+	require.NoError(t, app.Call(context.Background(), "event.offline.get", map[string]string{"clear": "0"}, nil))
+	srv.InjectFault("event.offline.get", 1, bitrix24test.Fault{Status: 503, Body: `{"error":"INTERNAL_SERVER_ERROR","error_description":"x"}`})
+	assert.Len(t, drain(t, app), 3)
+	assert.Equal(t, 1, srv.FaultsApplied())
+}
