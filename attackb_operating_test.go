@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
@@ -164,4 +165,37 @@ func TestAttackOperatingRefusalNamesTheRequestID(t *testing.T) {
 		}
 		assert.Equal(t, int32(1), sent.Load())
 	})
+}
+
+// The outer batch is not counted by the portal (reference §7.2): its time object says
+// nothing of any method's budget. Only the commands' figures are learnt and reported.
+func TestAttackOuterBatchTimeIsNotAMethodsFigure(t *testing.T) {
+	t.Parallel()
+	var sent atomic.Int32
+	rt := rtFunc(func(r *http.Request) (*http.Response, error) {
+		sent.Add(1)
+		reset := time.Now().Add(5 * time.Minute).Unix()
+		body := fmt.Sprintf(`{"result":{"result":{"a":true},"result_error":[],"result_total":[],"result_next":[],`+
+			`"result_time":{"a":{"start":1,"finish":2,"duration":1,"processing":1,"operating":2,"operating_reset_at":%d}}},`+
+			`"time":{"start":1,"finish":2,"duration":1,"processing":1,"operating":470,"operating_reset_at":%d}}`, reset, reset)
+		return &http.Response{StatusCode: 200, Header: http.Header{"Content-Type": {"application/json"}},
+			Body: io.NopCloser(strings.NewReader(body)), ContentLength: int64(len(body)), Request: r}, nil
+	})
+	var mu sync.Mutex
+	var reported []string
+	obs := &bitrix24.Observer{Operating: func(_ context.Context, info bitrix24.OperatingInfo) {
+		mu.Lock()
+		defer mu.Unlock()
+		reported = append(reported, info.Method)
+	}}
+	c, err := bitrix24.NewWebhookClient(testWebhook, bitrix24.WithHTTPClient(&http.Client{Transport: rt}),
+		bitrix24.WithRateLimit(0, 0), bitrix24.WithRetry(0, 0, 0), bitrix24.WithObserver(obs))
+	require.NoError(t, err)
+	_, err = c.Batch(context.Background(), false, bitrix24.BatchCommand{Key: "a", Method: "crm.deal.get"})
+	require.NoError(t, err)
+	assert.Equal(t, bitrix24.OperatingTime{}, c.Operating("batch"))
+	assert.Equal(t, 2*time.Second, c.Operating("crm.deal.get").Used)
+	mu.Lock()
+	defer mu.Unlock()
+	assert.Equal(t, []string{"crm.deal.get"}, reported)
 }

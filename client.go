@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/b24go/bitrix24/internal/envelope"
@@ -223,8 +224,12 @@ func (c *Client) send(ctx context.Context, method string, body []byte, idempoten
 		}
 		ans, err := c.attempt(ctx, method, withAuth(body, token), idempotent, st)
 		if err == nil {
-			c.noteTime(method, ans.env.Time)
-			c.observeOperating(ctx, method, ans.env.Time)
+			if !strings.EqualFold(method, "batch") {
+				// The portal does not count the outer batch: only its commands' figures
+				// (result_time, see collect and deliver) belong to a method.
+				c.noteTime(method, ans.env.Time)
+				c.observeOperating(ctx, method, ans.env.Time)
+			}
 			return ans, nil
 		}
 		if token != "" && !replayed && errors.Is(err, ErrExpiredToken) {
