@@ -2,6 +2,7 @@ package bitrix24_test
 
 import (
 	"context"
+	"encoding/json"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -25,4 +26,27 @@ func TestAttackPackedScanPagesLongerThanFifty(t *testing.T) {
 			assert.Equal(t, ids, got, "%d pages a request", pages)
 		}
 	}
+}
+
+// Params that a batch command would change (a null, an empty list or object: the query
+// string drops them) are refused before anything is sent, as Batch refuses them: not
+// after List sent its first page as JSON and yielded its rows.
+func TestAttackPackedParamsABatchWouldChangeRefusedBeforeSending(t *testing.T) {
+	t.Parallel()
+	c, srv, _ := crmPortal(t, 120)
+	for _, params := range []map[string]any{
+		{"entityTypeId": 2, "filter": map[string]any{"assignedById": nil}},
+		{"entityTypeId": 2, "filter": map[string]any{"@id": []int{}}},
+		{"entityTypeId": 2, "select": []string{}},
+		{"entityTypeId": 2, "filter": map[string]any{}, "extra": map[string]any{}},
+	} {
+		for name, seq := range map[string]func() (json.RawMessage, error){
+			"List": first(c.List(context.Background(), "crm.item.list", params, bitrix24.WithPagesPerRequest(3))),
+			"Scan": first(c.Scan(context.Background(), "crm.item.list", params, bitrix24.WithPagesPerRequest(3))),
+		} {
+			_, err := seq()
+			require.ErrorIs(t, err, bitrix24.ErrValidation, "%s %v", name, params)
+		}
+	}
+	assert.Empty(t, srv.RequestLog())
 }

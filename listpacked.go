@@ -170,13 +170,15 @@ func (c *Client) listPacked(ctx context.Context, yield func(json.RawMessage, err
 }
 
 // packable refuses, before anything is sent, params that a batch command cannot carry
-// (keys PHP would read back otherwise): the pages after the first travel as batch
-// commands.
-func packable(params map[string]json.RawMessage) error {
-	if _, err := phpquery.Encode(params); err != nil {
+// (keys PHP would read back otherwise) or would change (what Batch refuses: nulls,
+// empty lists and objects, too many pairs): the pages after the first travel as batch
+// commands, and List sends its first page as JSON, which keeps them.
+func packable(method string, params map[string]json.RawMessage) error {
+	query, err := phpquery.Encode(params)
+	if err != nil {
 		return invalid("params", "cannot travel in a batch command (WithPagesPerRequest): "+err.Error())
 	}
-	return nil
+	return checkBatchParams("params", method, params, query)
 }
 
 // packedResult is the result of page key, or its error.
