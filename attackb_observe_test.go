@@ -7,6 +7,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -190,4 +192,21 @@ func TestAttackOfflineReaderRetriesTheReadOfAReservedPage(t *testing.T) {
 	srv.InjectFault("event.offline.get", 1, bitrix24test.Fault{Status: 503, Body: `{"error":"INTERNAL_SERVER_ERROR","error_description":"x"}`})
 	assert.Len(t, drain(t, app), 3)
 	assert.Equal(t, 1, srv.FaultsApplied())
+}
+
+// A RoundTripper (httpmock, a proxy's) reads the header as net/http does: by its
+// canonical key.
+func TestAttackRequestIDReadableByARoundTripper(t *testing.T) {
+	t.Parallel()
+	var got []string
+	rt := rtFunc(func(r *http.Request) (*http.Response, error) {
+		got = append(got, r.Header.Get("X-Request-ID"))
+		body := `{"result":true}`
+		return &http.Response{StatusCode: 200, Header: http.Header{"Content-Type": {"application/json"}},
+			Body: io.NopCloser(strings.NewReader(body)), ContentLength: int64(len(body)), Request: r}, nil
+	})
+	c, err := bitrix24.NewWebhookClient(testWebhook, bitrix24.WithHTTPClient(&http.Client{Transport: rt}), bitrix24.WithRateLimit(0, 0))
+	require.NoError(t, err)
+	require.NoError(t, c.Call(bitrix24.WithRequestID(context.Background(), "rt-1"), "server.time", nil, nil))
+	assert.Equal(t, []string{"rt-1"}, got)
 }

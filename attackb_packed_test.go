@@ -50,3 +50,38 @@ func TestAttackPackedParamsABatchWouldChangeRefusedBeforeSending(t *testing.T) {
 	}
 	assert.Empty(t, srv.RequestLog())
 }
+
+// Each page may answer up to the response limit, as it would alone: a packed request of
+// n pages is bounded by the limit times n, so a walk that works one page a request
+// works packed (issue 21's promise for automatic batches, kept for packed walks).
+func TestAttackPackedWalkSucceedsWhereTheUnpackedOneDoes(t *testing.T) {
+	t.Parallel()
+	_, srv, _ := crmPortal(t, 300)
+	probe := srv.NewClient()
+	var page json.RawMessage
+	require.NoError(t, probe.Call(context.Background(), "crm.item.list", map[string]any{"entityTypeId": 2}, &page))
+	limit := int64(len(page)) + 4096 // one page and its envelope
+	c, err := bitrix24.NewOAuthClient(srv.OAuthConfig(), bitrix24.WithHTTPClient(srv.Client()),
+		bitrix24.WithRateLimit(0, 0), bitrix24.WithMaxResponseSize(limit))
+	require.NoError(t, err)
+	params := map[string]any{"entityTypeId": 2}
+	want, err := rowIDs(t, c.Scan(context.Background(), "crm.item.list", params))
+	require.NoError(t, err)
+	require.Len(t, want, 300)
+	for _, pages := range []int{3, 50} {
+		got, err := rowIDs(t, c.Scan(context.Background(), "crm.item.list", params, bitrix24.WithPagesPerRequest(pages)))
+		require.NoError(t, err, "Scan, %d pages", pages)
+		assert.Equal(t, want, got)
+		got, err = rowIDs(t, c.List(context.Background(), "crm.item.list", params, bitrix24.WithPagesPerRequest(pages)))
+		require.NoError(t, err, "List, %d pages", pages)
+		assert.Equal(t, want, got)
+	}
+	// A page that alone would exceed the limit fails packed too.
+	small, err := bitrix24.NewOAuthClient(srv.OAuthConfig(), bitrix24.WithHTTPClient(srv.Client()),
+		bitrix24.WithRateLimit(0, 0), bitrix24.WithMaxResponseSize(int64(len(page))/2))
+	require.NoError(t, err)
+	for _, pages := range []int{1, 3} {
+		_, err = rowIDs(t, small.Scan(context.Background(), "crm.item.list", params, bitrix24.WithPagesPerRequest(pages)))
+		require.ErrorIs(t, err, bitrix24.ErrUnexpectedResponse, "%d pages", pages)
+	}
+}
