@@ -199,3 +199,27 @@ func TestAttackOuterBatchTimeIsNotAMethodsFigure(t *testing.T) {
 	defer mu.Unlock()
 	assert.Equal(t, []string{"crm.deal.get"}, reported)
 }
+
+// BatchFormed reports a batch request about to be sent: not a chunk the budget refused
+// before sending it.
+func TestAttackBatchRefusedByTheBudgetIsNotReportedFormed(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		var sent atomic.Int32
+		rt := timeAnswers(&sent, func(now time.Time) string {
+			return fmt.Sprintf(`{"operating":479,"operating_reset_at":%d}`, now.Add(5*time.Minute).Unix())
+		})
+		var formed atomic.Int32
+		obs := &bitrix24.Observer{BatchFormed: func(context.Context, bitrix24.BatchInfo) { formed.Add(1) }}
+		c, err := bitrix24.NewWebhookClient(testWebhook, bitrix24.WithHTTPClient(&http.Client{Transport: rt}),
+			bitrix24.WithRateLimit(0, 0), bitrix24.WithRetry(0, 0, 0), bitrix24.WithObserver(obs))
+		require.NoError(t, err)
+		require.NoError(t, c.Call(context.Background(), "crm.deal.get", nil, nil))
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		_, err = c.Batch(ctx, false, bitrix24.BatchCommand{Key: "a", Method: "crm.deal.get"})
+		require.ErrorIs(t, err, bitrix24.ErrOperationTimeLimit)
+		assert.Equal(t, int32(1), sent.Load())
+		assert.Zero(t, formed.Load(), "no batch was sent")
+	})
+}

@@ -101,9 +101,6 @@ func (c *Client) batch(ctx context.Context, halt bool, cmds []BatchCommand, st *
 	}
 	for start := 0; start < len(cmds); start += MaxBatchCommands {
 		end := min(start+MaxBatchCommands, len(cmds))
-		if o := c.opts.observer; o != nil {
-			notify(o.BatchFormed, ctx, BatchInfo{Size: end - start})
-		}
 		failed, err := c.sendChunk(ctx, res, halt, cmds[start:end], encoded[start:end], st)
 		if err != nil {
 			return res, err
@@ -131,6 +128,9 @@ func (c *Client) sendChunk(ctx context.Context, res *BatchResult, halt bool, cmd
 		return false, err
 	}
 	defer claim.release()
+	if o := c.opts.observer; o != nil {
+		notify(o.BatchFormed, ctx, BatchInfo{Size: len(cmds)})
+	}
 	// Only the packed pages of List and Scan (all reads) may be sent again.
 	ans, err := c.send(ctx, "batch", batchBody(halt, cmds, encoded), batchOfReads(ctx), st)
 	if err != nil {
