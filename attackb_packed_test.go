@@ -3,7 +3,10 @@ package bitrix24_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"testing"
+	"testing/synctest"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -84,4 +87,33 @@ func TestAttackPackedWalkSucceedsWhereTheUnpackedOneDoes(t *testing.T) {
 		_, err = rowIDs(t, small.Scan(context.Background(), "crm.item.list", params, bitrix24.WithPagesPerRequest(pages)))
 		require.ErrorIs(t, err, bitrix24.ErrUnexpectedResponse, "%d pages", pages)
 	}
+}
+
+// A Batch of 60 commands of a method that crosses its budget in the first chunk: the
+// first chunk's refused commands say when the method unblocks, and the second chunk is
+// held (here refused at once: ctx cannot wait), never sent to be refused.
+func TestAttackLongBatchUnderTheBudget(t *testing.T) {
+	t.Parallel()
+	srv := budgetPortal(t)
+	synctest.Test(t, func(t *testing.T) {
+		c := budgetClient(t, srv)
+		cmds := make([]bitrix24.BatchCommand, 60)
+		for i := range cmds {
+			cmds[i] = bitrix24.BatchCommand{Key: fmt.Sprintf("k%d", i), Method: "User.Option.Get"}
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		before := srv.Calls("batch")
+		res, err := c.Batch(ctx, false, cmds...)
+		require.ErrorIs(t, err, bitrix24.ErrOperationTimeLimit)
+		assert.Equal(t, before+1, srv.Calls("batch"), "the second chunk was not sent")
+		require.NotNil(t, res)
+		assert.Len(t, res.Results, 5, "the fifth crosses the limit and completes")
+		require.Len(t, res.Errors, 45)
+		for _, e := range res.Errors {
+			assert.ErrorIs(t, e, bitrix24.ErrOperationTimeLimit)
+			assert.False(t, e.ResetAt.IsZero())
+			assert.Equal(t, "User.Option.Get", e.Method)
+		}
+	})
 }

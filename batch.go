@@ -215,6 +215,19 @@ func (c *Client) collect(ctx context.Context, res *BatchResult, raw json.RawMess
 	for key, v := range envelope.Sections(sections["result"]) {
 		res.Results[key] = v
 	}
+	times := envelope.Sections(sections["result_time"])
+	for key, v := range times {
+		res.Times[key] = callTime(envelope.DecodeTime(v))
+	}
+	// The figures first: a command refused with OPERATION_TIME_LIMIT then says when its
+	// method unblocks (the reset the commands before it reported), and stays blocked.
+	for _, cmd := range cmds { // in the order they ran: a method's last figure wins
+		if v, ok := times[cmd.Key]; ok {
+			t := envelope.DecodeTime(v)
+			c.noteTime(cmd.Method, t)
+			c.observeOperating(ctx, cmd.Method, t)
+		}
+	}
 	for key, v := range envelope.Sections(sections["result_error"]) {
 		e, ok := envelope.DecodeError(v)
 		if !ok {
@@ -233,17 +246,6 @@ func (c *Client) collect(ctx context.Context, res *BatchResult, raw json.RawMess
 	for key, v := range envelope.Sections(sections["result_next"]) {
 		if n, ok := envelope.Int(v); ok {
 			res.Nexts[key] = n
-		}
-	}
-	times := envelope.Sections(sections["result_time"])
-	for key, v := range times {
-		res.Times[key] = callTime(envelope.DecodeTime(v))
-	}
-	for _, cmd := range cmds { // in the order they ran: a method's last figure wins
-		if v, ok := times[cmd.Key]; ok {
-			t := envelope.DecodeTime(v)
-			c.noteTime(cmd.Method, t)
-			c.observeOperating(ctx, cmd.Method, t)
 		}
 	}
 	for _, cmd := range cmds {
