@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/b24go/bitrix24/internal/envelope"
@@ -100,9 +101,6 @@ func (c *Client) batch(ctx context.Context, halt bool, cmds []BatchCommand, st *
 	}
 	for start := 0; start < len(cmds); start += MaxBatchCommands {
 		end := min(start+MaxBatchCommands, len(cmds))
-		if o := c.opts.observer; o != nil {
-			notify(o.BatchFormed, ctx, BatchInfo{Size: end - start})
-		}
 		failed, err := c.sendChunk(ctx, res, halt, cmds[start:end], encoded[start:end], st)
 		if err != nil {
 			return res, err
@@ -126,9 +124,13 @@ func (c *Client) sendChunk(ctx context.Context, res *BatchResult, halt bool, cmd
 	}
 	claim, err := c.holdOperating(ctx, methods, time.Time{})
 	if err != nil {
+		stampRequestID(err, st.id) // refused before it was sent
 		return false, err
 	}
 	defer claim.release()
+	if o := c.opts.observer; o != nil {
+		notify(o.BatchFormed, ctx, BatchInfo{Size: len(cmds)})
+	}
 	// Only the packed pages of List and Scan (all reads) may be sent again.
 	ans, err := c.send(ctx, "batch", batchBody(halt, cmds, encoded), batchOfReads(ctx), st)
 	if err != nil {
@@ -213,6 +215,19 @@ func (c *Client) collect(ctx context.Context, res *BatchResult, raw json.RawMess
 	for key, v := range envelope.Sections(sections["result"]) {
 		res.Results[key] = v
 	}
+	times := envelope.Sections(sections["result_time"])
+	for key, v := range times {
+		res.Times[key] = callTime(envelope.DecodeTime(v))
+	}
+	// The figures first: a command refused with OPERATION_TIME_LIMIT then says when its
+	// method unblocks (the reset the commands before it reported), and stays blocked.
+	for _, cmd := range cmds { // in the order they ran: a method's last figure wins
+		if v, ok := times[cmd.Key]; ok {
+			t := envelope.DecodeTime(v)
+			c.noteTime(cmd.Method, t)
+			c.observeOperating(ctx, cmd.Method, t)
+		}
+	}
 	for key, v := range envelope.Sections(sections["result_error"]) {
 		e, ok := envelope.DecodeError(v)
 		if !ok {
@@ -231,17 +246,6 @@ func (c *Client) collect(ctx context.Context, res *BatchResult, raw json.RawMess
 	for key, v := range envelope.Sections(sections["result_next"]) {
 		if n, ok := envelope.Int(v); ok {
 			res.Nexts[key] = n
-		}
-	}
-	times := envelope.Sections(sections["result_time"])
-	for key, v := range times {
-		res.Times[key] = callTime(envelope.DecodeTime(v))
-	}
-	for _, cmd := range cmds { // in the order they ran: a method's last figure wins
-		if v, ok := times[cmd.Key]; ok {
-			t := envelope.DecodeTime(v)
-			c.noteTime(cmd.Method, t)
-			c.observeOperating(ctx, cmd.Method, t)
 		}
 	}
 	for _, cmd := range cmds {
@@ -274,4 +278,16 @@ func unixFloat(f float64) time.Time {
 	return time.Unix(0, int64(f*1e9))
 }
 
-func seconds(f float64) time.Duration { return time.Duration(f * float64(time.Second)) }
+// seconds is a duration the server reported in seconds: never negative, and saturated
+// at the longest time.Duration instead of wrapping (a converted float out of range is
+// undefined, in practice the most negative Duration).
+func seconds(f float64) time.Duration {
+	switch ns := f * float64(time.Second); {
+	case !(ns > 0):
+		return 0 // negative, zero or NaN
+	case ns >= math.MaxInt64:
+		return math.MaxInt64
+	default:
+		return time.Duration(ns)
+	}
+}

@@ -1,6 +1,9 @@
 package bitrix24
 
-import "fmt"
+import (
+	"fmt"
+	"unicode/utf8"
+)
 
 // CallOption adjusts one call of [Client.Call] (and of the iterators built on it).
 type CallOption func(*callOptions)
@@ -48,7 +51,7 @@ const maxConnectorLen = 255
 // connector ([EventBinding].Connector): bind the tool's events with Connector id, make its
 // writes with WithAuthConnector(id), and the queue read with [FromConnector](id) holds
 // only what others changed. Bitrix24 offers auth_connector on paid plans (Professional
-// and above). id must be 1 to 255 bytes; it travels like the token ("auth_connector"),
+// and above). id must be 1 to 255 bytes of UTF-8; it travels like the token ("auth_connector"),
 // which the server takes out of the method's parameters.
 func WithAuthConnector(id string) CallOption {
 	return func(o *callOptions) {
@@ -67,6 +70,9 @@ func checkConnector(field, id string) error {
 		return invalid(field, "connector id must not be empty")
 	case len(id) > maxConnectorLen:
 		return invalid(field, fmt.Sprintf("connector id must be at most %d bytes", maxConnectorLen))
+	case !utf8.ValidString(id):
+		// JSON would carry U+FFFD instead: another connector than the caller's.
+		return invalid(field, "connector id must be valid UTF-8")
 	}
 	for _, r := range id {
 		if r < 0x20 || r == 0x7f {

@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/b24go/bitrix24/internal/envelope"
@@ -158,8 +159,10 @@ func (c *Client) do(ctx context.Context, method string, params any, co callOptio
 }
 
 // encodeAndSend encodes params once and sends the call, in an automatic batch when it
-// qualifies.
-func (c *Client) encodeAndSend(ctx context.Context, method string, params any, co callOptions, st *callState) (answer, error) {
+// qualifies. An *APIError made before anything was sent (the operating-time budget's
+// refusal) names the call's id too.
+func (c *Client) encodeAndSend(ctx context.Context, method string, params any, co callOptions, st *callState) (ans answer, err error) {
+	defer func() { stampRequestID(err, st.id) }()
 	body, err := encodeParams(params)
 	if err != nil {
 		return answer{}, err
@@ -221,8 +224,12 @@ func (c *Client) send(ctx context.Context, method string, body []byte, idempoten
 		}
 		ans, err := c.attempt(ctx, method, withAuth(body, token), idempotent, st)
 		if err == nil {
-			c.noteTime(method, ans.env.Time)
-			c.observeOperating(ctx, method, ans.env.Time)
+			if !strings.EqualFold(method, "batch") {
+				// The portal does not count the outer batch: only its commands' figures
+				// (result_time, see collect and deliver) belong to a method.
+				c.noteTime(method, ans.env.Time)
+				c.observeOperating(ctx, method, ans.env.Time)
+			}
 			return ans, nil
 		}
 		if token != "" && !replayed && errors.Is(err, ErrExpiredToken) {

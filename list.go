@@ -47,7 +47,7 @@ func (c *Client) List(ctx context.Context, method string, params any, opts ...Li
 		}
 		base, err := listParams(method, params)
 		if err == nil && pages > 1 {
-			err = packable(base)
+			err = packable(method, base)
 		}
 		if err != nil {
 			yield(nil, err)
@@ -123,7 +123,7 @@ func (c *Client) Scan(ctx context.Context, method string, params any, opts ...Li
 		}
 		base, filter, err := scanParams(method, params, lo)
 		if err == nil && pages > 1 {
-			err = packable(withMember(base, "filter", filter))
+			err = packable(method, withMember(base, "filter", filter))
 		}
 		if err != nil {
 			yield(nil, err)

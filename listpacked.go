@@ -73,7 +73,7 @@ func (c *Client) scanPacked(ctx context.Context, yield func(json.RawMessage, err
 			}
 			cmds[i] = BatchCommand{Key: pageKey(i), Method: method, Params: withMember(base, "filter", f)}
 		}
-		res, err := c.Batch(ctx, true, cmds...)
+		res, err := c.Batch(c.pagesLimit(ctx, len(cmds)), true, cmds...)
 		if err != nil {
 			yield(nil, err)
 			return
@@ -129,7 +129,7 @@ func (c *Client) listPacked(ctx context.Context, yield func(json.RawMessage, err
 		for i, o := range offsets {
 			cmds[i] = BatchCommand{Key: pageKey(i), Method: method, Params: withMember(base, "start", json.RawMessage(strconv.Itoa(o)))}
 		}
-		res, err := c.Batch(ctx, true, cmds...)
+		res, err := c.Batch(c.pagesLimit(ctx, len(cmds)), true, cmds...)
 		if err != nil {
 			yield(nil, err)
 			return
@@ -170,16 +170,25 @@ func (c *Client) listPacked(ctx context.Context, yield func(json.RawMessage, err
 }
 
 // packable refuses, before anything is sent, params that a batch command cannot carry
-// (keys PHP would read back otherwise): the pages after the first travel as batch
-// commands.
-func packable(params map[string]json.RawMessage) error {
-	if _, err := phpquery.Encode(params); err != nil {
+// (keys PHP would read back otherwise) or would change (what Batch refuses: nulls,
+// empty lists and objects, too many pairs): the pages after the first travel as batch
+// commands, and List sends its first page as JSON, which keeps them.
+func packable(method string, params map[string]json.RawMessage) error {
+	query, err := phpquery.Encode(params)
+	if err != nil {
 		return invalid("params", "cannot travel in a batch command (WithPagesPerRequest): "+err.Error())
 	}
-	return nil
+	return checkBatchParams("params", method, params, query)
 }
 
-// packedResult is the result of page key, or its error.
+// pagesLimit bounds the answer of a request of n pages as n requests of one page each
+// would be (the limit each), not by the limit of one.
+func (c *Client) pagesLimit(ctx context.Context, n int) context.Context {
+	return withBodyLimit(ctx, batchBodyLimit(c.opts.maxResponseSize, n))
+}
+
+// packedResult is the result of page key, or its error. A page longer than the
+// response limit fails, as it would alone.
 func (c *Client) packedResult(res *BatchResult, key, method string) (json.RawMessage, error) {
 	if e, ok := res.Errors[key]; ok && e != nil {
 		return nil, c.annotate(method, e)
@@ -188,6 +197,9 @@ func (c *Client) packedResult(res *BatchResult, key, method string) (json.RawMes
 	if !ok {
 		return nil, &UnexpectedResponseError{Method: method, StatusCode: 200,
 			Reason: fmt.Sprintf("the batch answer holds nothing for page %s", key)}
+	}
+	if limit := c.opts.maxResponseSize; int64(len(raw)) > limit {
+		return nil, tooLargeAnswer(c.secrets, method, 200, limit)
 	}
 	return raw, nil
 }

@@ -98,7 +98,7 @@ func (r *offlineReader) get(ctx context.Context, processID string) (offlinePage,
 	if len(r.o.filter) > 0 {
 		p["filter"] = r.o.filter
 	}
-	co := callOptions{reserves: processID == ""}
+	co := callOptions{reserves: processID == "", idempotent: processID != ""}
 	if processID != "" {
 		p["process_id"] = processID
 	}

@@ -24,7 +24,10 @@ type OperatingTime struct {
 type opState struct {
 	used    time.Duration // last time.operating
 	resetAt time.Time     // last operating_reset_at (the portal's clock)
-	cost    time.Duration // the server time of the method's last recorded call
+	// capped is set when resetAt was more than a window after the answer that reported
+	// it (a skewed clock, or garbage): the client waits until then instead.
+	capped time.Time
+	cost   time.Duration // the server time of the method's last recorded call
 	// blockedAt: when OPERATION_TIME_LIMIT arrived for the method after its last
 	// answer (zero when none did).
 	blockedAt time.Time
@@ -52,6 +55,15 @@ func (b *opBudget) state(method string) *opState {
 	return st
 }
 
+// until is the reset the client waits for: resetAt, or at most a window after the
+// answer that reported it. Called with mu held.
+func (st *opState) until() time.Time {
+	if !st.capped.IsZero() {
+		return st.capped
+	}
+	return st.resetAt
+}
+
 // notify wakes the waiters of st. Called with mu held.
 func (st *opState) notify() {
 	if st.changed != nil {
@@ -59,6 +71,10 @@ func (st *opState) notify() {
 		st.changed = nil
 	}
 }
+
+// operatingWindow is the rolling window of the operating time (reference §7.2): a
+// reset is never further ahead than that.
+const operatingWindow = 10 * time.Minute
 
 // minRecorded is the server's $minimalFixTime: shorter executions are not counted.
 const minRecorded = 100 * time.Millisecond
@@ -72,6 +88,10 @@ func (c *Client) noteTime(method string, t envelope.Time) {
 	st.used = seconds(t.Operating)
 	if t.OperatingResetAt > 0 {
 		st.resetAt = time.Unix(t.OperatingResetAt, 0)
+		st.capped = time.Time{}
+		if latest := c.now().Add(operatingWindow); st.resetAt.After(latest) {
+			st.capped = latest
+		}
 	}
 	// What the server records for a call is its execution time: processing, or the
 	// whole duration when processing is missing or truncated to whole seconds.

@@ -211,7 +211,7 @@ func (b *opBudget) tryHold(counts []opCount, now time.Time, limit, margin time.D
 			if st.changed == nil {
 				st.changed = make(chan struct{})
 			}
-			return opHold{method: c.key, until: until, resetAt: st.resetAt, changed: st.changed}, false
+			return opHold{method: c.key, until: until, resetAt: st.until(), changed: st.changed}, false
 		}
 	}
 	for _, c := range counts {
@@ -235,21 +235,25 @@ func (st *opState) hold(n int, now time.Time, limit, margin time.Duration, block
 	case !st.blockedAt.IsZero() && (blocked || limit > 0):
 		near = true
 		gap := blockedRetryGap
-		if st.resetAt.IsZero() {
+		if st.until().IsZero() {
 			gap = unknownResetGap
 		}
-		if until := st.blockedAt.Add(gap); now.Before(until) && !now.Before(st.resetAt) {
+		if until := st.blockedAt.Add(gap); now.Before(until) && !now.Before(st.until()) {
 			return until, true // no reset ahead, yet the portal refused
 		}
-	case limit > 0 && !st.resetAt.IsZero():
-		ahead := min(time.Duration(st.inflight+n-1)*st.cost, limit/2)
-		near = st.used+ahead+margin >= limit
+	case limit > 0 && !st.until().IsZero():
+		ahead := limit / 2
+		if k := time.Duration(st.inflight + n - 1); k <= 0 || st.cost <= ahead/k {
+			ahead = max(k, 0) * st.cost
+		}
+		// Written so that nothing overflows: used may be as long as a Duration gets.
+		near = st.used >= limit-margin-ahead
 	}
 	switch {
 	case !near:
 		return time.Time{}, false
-	case now.Before(st.resetAt):
-		return st.resetAt, true
+	case now.Before(st.until()):
+		return st.until(), true
 	case st.inflight > 0:
 		return time.Time{}, true // an answer in flight brings the new figure
 	}

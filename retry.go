@@ -69,11 +69,17 @@ var idempotentSuffixes = map[string]bool{
 }
 
 // isIdempotent: reads (get, list and the like) and the methods above. Anything else, and
-// above all *.add and batch, could run twice.
+// above all *.add and batch, could run twice. event.offline.get reads like a read but
+// deletes what it returns (clear=1, the default) or reserves it (clear=0): repeated, the
+// first answer's events would be lost. Only a read again of a reserved page is safe,
+// which the offline reader declares.
 func isIdempotent(method string) bool {
 	m := strings.ToLower(method)
 	if idempotentMethods[m] {
 		return true
+	}
+	if m == "event.offline.get" {
+		return false
 	}
 	return idempotentSuffixes[m[strings.LastIndexByte(m, '.')+1:]]
 }
