@@ -75,3 +75,25 @@ func TestOperatingCostInTimeAndResultTime(t *testing.T) {
 	assert.Equal(t, 1, s.OperationTimeLimitRefusals())
 	assert.Equal(t, 3, s.Calls("user.option.get"))
 }
+
+// A call that records nothing still reports operating_reset_at: LoadLimiter::
+// getResetTime falls back to the request's first call + 600 s. The real server.time of
+// testdata/real/oi_server_time.json (operating 0, reset = start + 600) and the docs'
+// example show it; so do the outer time of a batch and each result_time entry.
+func TestOperatingResetAtOnCheapCalls(t *testing.T) {
+	t.Parallel()
+	clk := newFakeClock()
+	s := newSrv(t, WithClock(clk.Now))
+	want := float64(clk.Now().Unix() + 600)
+	tm := opTime(t, callJSON(t, s, "server.time", nil))
+	assert.Equal(t, float64(0), tm["operating"])
+	assert.Equal(t, want, tm["operating_reset_at"])
+
+	r := callJSON(t, s, "batch", map[string]any{"cmd": map[string]any{"a": "server.time", "b": "user.option.get"}})
+	assert.Equal(t, want, opTime(t, r)["operating_reset_at"], "the outer batch's time")
+	times := batchResult(t, r)["result_time"].(map[string]any)
+	for _, k := range []string{"a", "b"} {
+		assert.Equal(t, want, times[k].(map[string]any)["operating_reset_at"], "result_time[%s]", k)
+		assert.Equal(t, float64(0), times[k].(map[string]any)["operating"], "result_time[%s]", k)
+	}
+}

@@ -221,6 +221,11 @@ func (s *Server) execute(c *callCtx, def methodDef, begin time.Time) (any, *navD
 	ti := timeInfo{start: begin, finish: s.cfg.now().Add(modelled), processing: processing, withOperating: s.cfg.opLimit > 0}
 	if ti.withOperating {
 		ti.operating, ti.resetAt = s.limiter.usage(key, s.cfg.now())
+		if ti.resetAt == 0 {
+			// LoadLimiter::getResetTime with nothing recorded: the first call of this
+			// request + 600 s, so a cheap call reports it too (as recorded answers do).
+			ti.resetAt = begin.Unix() + limiterBucketSize*limiterBucketCount
+		}
 	}
 	return res, nav, ti, nil
 }
