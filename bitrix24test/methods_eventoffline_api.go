@@ -44,6 +44,14 @@ func methodEventOfflineGet(c *callCtx) (any, *navData, *restError) {
 	conds = append(conds, offlineCond{op: "=", field: "ERROR", value: boolInt(getErrors)})
 	returnPID := clear == 0
 	if !hasPID {
+		// EventOfflineTable::markEvents takes only scalar filter values: a list (e.g.
+		// "@ID": [1, 2]) is an ArgumentTypeException naming the key.
+		for _, cd := range conds {
+			switch cd.value.(type) {
+			case []any, map[string]any:
+				return nil, nil, eventArgErr("The value of an argument '"+cd.op+cd.field+"' has an invalid type", cd.op+cd.field)
+			}
+		}
 		processID = randString(32, alnum)
 		marked := c.s.selectOffline(c.auth, append(conds, offlineCond{op: "=", field: "PROCESS_ID", value: ""}), order)
 		for _, e := range marked[:min(limit, len(marked))] {
