@@ -33,6 +33,10 @@ type callCtx struct {
 	start  int
 	in     *incoming     // the raw parameters: the HTTP request's, or a batch command's query
 	cost   time.Duration // modelled time the method adds to its processing (crm.item.list)
+	// batch is the outer batch of a command (nil outside one); pending is, on that
+	// outer ctx, each method's time in the request not yet recorded (limits.go).
+	batch   *callCtx
+	pending map[limiterKey]*pendingTime
 }
 
 var methodTable map[string]methodDef
@@ -214,6 +218,9 @@ func (s *Server) execute(c *callCtx, def methodDef, begin time.Time) (any, *navD
 	processing := time.Since(realStart) + modelled
 	if limited {
 		s.limiter.record(key, s.cfg.now(), processing)
+		if c.batch != nil {
+			c.batch.addPending(key, processing)
+		}
 	}
 	if err != nil {
 		return nil, nil, timeInfo{}, err
