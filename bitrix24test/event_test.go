@@ -133,3 +133,17 @@ func TestOfflineGetRefusesListFilterValues(t *testing.T) {
 	list := requireResult(t, callJSON(t, s, "event.offline.list", map[string]any{"filter": map[string]any{"@ID": []int{2, 3}}})).([]any)
 	assert.Len(t, list, 2)
 }
+
+// event.offline.clear with an empty id or message_id list: the source's $listIds stays
+// false, so the whole page is deleted, as without the parameter.
+func TestOfflineClearEmptyListClearsThePage(t *testing.T) {
+	for _, param := range []string{"id", "message_id"} {
+		s := newEventSrv(t, 3)
+		res := requireResult(t, callJSON(t, s, "event.offline.get", map[string]any{"clear": 0, "limit": 2})).(map[string]any)
+		pid := res["process_id"].(string)
+		requireResult(t, callJSON(t, s, "event.offline.clear", map[string]any{"process_id": pid, param: []string{}}))
+		left := s.OfflineEvents()
+		require.Len(t, left, 1, param)
+		assert.Empty(t, left[0].ProcessID, "%s: only the page went", param)
+	}
+}

@@ -105,7 +105,7 @@ func processIDParam(p map[string]any) (string, *restError) {
 }
 
 // methodEventOfflineClear is Api\Event::eventOfflineClear: by message_id (32 characters
-// each), else by id, else the whole page.
+// each), else by id, else (no parameter, or an empty list) the whole page.
 func methodEventOfflineClear(c *callCtx) (any, *navData, *restError) {
 	if err := offlineAccess(c); err != nil {
 		return nil, nil, err
@@ -129,7 +129,8 @@ func methodEventOfflineClear(c *callCtx) (any, *navData, *restError) {
 			}
 			ids[s] = true
 		}
-		c.s.deleteOffline(c.auth, func(e *offlineEvent) bool { return inPage(e) && ids[e.messageID] })
+		// An empty list leaves $listIds false in the source: the whole page goes.
+		c.s.deleteOffline(c.auth, func(e *offlineEvent) bool { return inPage(e) && (len(ids) == 0 || ids[e.messageID]) })
 		return true, nil, nil
 	}
 	if v, ok := p["id"]; ok {
@@ -145,7 +146,7 @@ func methodEventOfflineClear(c *callCtx) (any, *navData, *restError) {
 			}
 			ids[n] = true
 		}
-		c.s.deleteOffline(c.auth, func(e *offlineEvent) bool { return inPage(e) && ids[e.id] })
+		c.s.deleteOffline(c.auth, func(e *offlineEvent) bool { return inPage(e) && (len(ids) == 0 || ids[e.id]) })
 		return true, nil, nil
 	}
 	c.s.deleteOffline(c.auth, inPage)
