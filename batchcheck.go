@@ -29,15 +29,6 @@ func checkBatchParams(field, method string, params any, query string) error {
 		return nil // the encoder reports it
 	}
 	storesAsIs := storesParamsAsIs(method)
-	if m, ok := tree.(map[string]any); ok && storesAsIs {
-		// parse_str renames a top-level name: ' ' and '.' become '_' (a flat
-		// user.option.set would store "ui.theme" as "ui_theme"); nested names keep them.
-		for _, k := range slices.Sorted(maps.Keys(m)) {
-			if strings.ContainsAny(k, ". ") {
-				return invalid(fmt.Sprintf("%s[%q]", field, k), "the server's parse_str reads this top-level name with '_' for each '.' and ' ', so it would be stored under another name in a batch, whose commands are query strings: put it under \"options\", or use the service's Set, which sends JSON")
-			}
-		}
-	}
 	if where, what := droppedInQuery(tree, storesAsIs); what != "" {
 		hint := "send it with Call, whose JSON body keeps it"
 		if storesAsIs {

@@ -30,9 +30,6 @@ func TestBatchRefusesWhatAQueryLoses(t *testing.T) {
 		"empty map":                 {Key: "a", Method: "crm.item.list", Params: map[string]any{"filter": map[string]any{}}},
 		"nil in a list":             {Key: "a", Method: "crm.item.list", Params: map[string]any{"select": []any{"ID", nil}}},
 		"over max_input_vars":       {Key: "a", Method: "crm.item.list", Params: map[string]any{"entityTypeId": "2", "filter": map[string]any{"@id": ids}}},
-		// parse_str stores a flat option "ui.theme" as "ui_theme".
-		"dot in a flat option name":   {Key: "a", Method: "user.option.set", Params: map[string]any{"ui.theme": "dark"}},
-		"space in a flat option name": {Key: "a", Method: "app.option.set", Params: map[string]any{"my key": "v"}},
 	} {
 		_, err := c.Batch(ctx, false, cmd)
 		require.ErrorIs(t, err, bitrix24.ErrValidation, name)
@@ -46,10 +43,6 @@ func TestBatchRefusesWhatAQueryLoses(t *testing.T) {
 		bitrix24.BatchCommand{Key: "a", Method: "userfieldtype.list", Params: map[string]any{"start": 0, "flag": true}},
 		bitrix24.BatchCommand{Key: "b", Method: "userfieldtype.list", Params: map[string]any{"filter": map[string]any{"@id": ids[1:]}, "x": "y"}},
 		bitrix24.BatchCommand{Key: "c", Method: "user.option.set", Params: map[string]any{"options": map[string]any{"s": "5"}}},
-		bitrix24.BatchCommand{Key: "d", Method: "user.option.set", Params: map[string]any{"options": map[string]any{"ui.theme": "dark"}}},
 	)
 	require.NoError(t, err)
-	var got map[string]string
-	require.NoError(t, c.Call(ctx, "user.option.get", nil, &got))
-	assert.Equal(t, "dark", got["ui.theme"], "a nested name keeps its '.'")
 }
