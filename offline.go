@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"iter"
 	"maps"
+	"reflect"
 	"time"
 )
 
@@ -54,14 +55,25 @@ func OfflinePageSize(n int) OfflineOption {
 
 // OfflineFilter restricts the records read, with the keys event.offline.get accepts: ID,
 // TIMESTAMP_X, EVENT_NAME and MESSAGE_ID, each with an optional operation before it ("=",
-// ">", "<", ">=", "<=", "@" for a list, "%" for a substring), e.g.
-// {"=EVENT_NAME": "ONCRMDEALUPDATE"}.
+// ">", "<", ">=", "<=", "@", "%" for a substring), e.g.
+// {"=EVENT_NAME": "ONCRMDEALUPDATE"}. Values are scalars: the get that reserves a page
+// refuses a list or an object (EventOfflineTable::markEvents), so they are refused here.
 func OfflineFilter(filter map[string]any) OfflineOption {
 	return func(o *offlineOptions) {
-		for k := range filter {
+		for k, v := range filter {
 			if err := checkOfflineFilterKey(k); err != nil {
 				o.err = err
 				return
+			}
+			if v != nil {
+				switch t := reflect.TypeOf(v); t.Kind() {
+				case reflect.Slice, reflect.Array, reflect.Map:
+					if t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.Uint8 {
+						break // []byte is a string on the wire
+					}
+					o.err = invalid("OfflineFilter", fmt.Sprintf("%q: the value must be a string or a number, not %T: the portal refuses a list or an object in the filter of the get that reserves a page", k, v))
+					return
+				}
 			}
 		}
 		o.filter = maps.Clone(filter)

@@ -284,6 +284,9 @@ func TestOfflineBadOptionsSendNothing(t *testing.T) {
 		"connector":  bitrix24.FromConnector(""),
 		"filter op":  bitrix24.OfflineFilter(map[string]any{"!EVENT_NAME": "X"}),
 		"filter key": bitrix24.OfflineFilter(map[string]any{"PROCESS_ID": "X"}),
+		// The reserving get refuses a list value (EventOfflineTable::markEvents).
+		"filter list": bitrix24.OfflineFilter(map[string]any{"@ID": []int{1, 2}}),
+		"filter map":  bitrix24.OfflineFilter(map[string]any{"ID": map[string]any{"a": 1}}),
 	} {
 		var errs []error
 		for _, err := range app.Event.Offline(context.Background(), opt) {

@@ -79,8 +79,12 @@ const operatingWindow = 10 * time.Minute
 // minRecorded is the server's $minimalFixTime: shorter executions are not counted.
 const minRecorded = 100 * time.Millisecond
 
-// noteTime learns from an answer's time object (a call's, or a batch command's).
+// noteTime learns from an answer's time object (a call's, or a batch command's). The
+// outer batch is not limited (its commands are), so its figures teach nothing.
 func (c *Client) noteTime(method string, t envelope.Time) {
+	if strings.EqualFold(method, "batch") {
+		return
+	}
 	b := &c.budget
 	b.mu.Lock()
 	defer b.mu.Unlock()

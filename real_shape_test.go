@@ -170,7 +170,10 @@ func TestFakeAnswersInRecordedShapes(t *testing.T) {
 		{"oi_server_time.json", func() any { return s.rest(false, "server.time", nil) }},
 		{"docs_profile.json", func() any { return s.rest(false, "profile", nil) }},
 		{"docs_app_info.json", func() any { return s.rest(false, "app.info", nil) }},
-		{"docs_app_info_error.json", func() any { return s.rest(true, "app.info", nil) }},
+		// app.info answers a webhook its SCOPE and LICENSE (CRestProvider::appInfo), and
+		// the fake has no caller without both an application and a webhook: the error's
+		// shape is checked on user.option.get's identical ACCESS_DENIED.
+		{"docs_app_info_error.json", func() any { return s.rest(true, "user.option.get", nil) }},
 		{"docs_user_option_get_a.json", func() any {
 			s.rest(false, "user.option.set", map[string]any{"options": map[string]any{"data": "value", "data2": "value2"}})
 			return s.rest(false, "user.option.get", nil)

@@ -15,6 +15,7 @@ const batchMaxLength = 50
 // methodBatch is CRestProvider::methodsBatch: commands run in order with the batch's
 // own authentication; per-command errors go to result_error, the batch answers 200.
 func methodBatch(c *callCtx) (any, *navData, *restError) {
+	defer func() { c.s.limiter.flushPending(c.pending, c.s.cfg.now()) }()
 	var cmdV, haltV any
 	cmdKey := ""
 	// array_change_key_case(CASE_UPPER): of keys differing in case, the last sent wins.
@@ -116,7 +117,7 @@ func (s *Server) runBatchItem(outer *callCtx, method string, params map[string]a
 	if !outer.auth.hasScope(def.scope) {
 		return nil, nil, timeInfo{}, newErr(401, "insufficient_scope", "")
 	}
-	c := &callCtx{ctx: outer.ctx, s: s, req: outer.req, auth: outer.auth, method: name, params: params, start: start, in: &incoming{rawQuery: query}}
+	c := &callCtx{ctx: outer.ctx, s: s, req: outer.req, auth: outer.auth, method: name, params: params, start: start, in: &incoming{rawQuery: query}, batch: outer}
 	return s.execute(c, def, begin)
 }
 

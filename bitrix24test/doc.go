@@ -84,5 +84,5 @@
 //   - Repeated slashes in a path count as one (/rest//profile is /rest/profile); the
 //     token endpoint also answers at the path derived from [Server.ServerEndpoint]
 //     (minus "rest/", plus "oauth/token/"); app.info works on /rest/ for an application
-//     and answers ACCESS_DENIED "Application context required" to a webhook.
+//     and answers a webhook its SCOPE and LICENSE.
 package bitrix24test

@@ -111,3 +111,39 @@ func TestOfflineRecordsMergePerObject(t *testing.T) {
 	requireResult(t, hookJSON(t, s, "crm.item.delete", map[string]any{"entityTypeId": 2, "id": 1}))
 	requireErr(t, hookJSON(t, s, "crm.item.delete", map[string]any{"entityTypeId": 2, "id": 1}), http.StatusBadRequest, "NOT_FOUND", "Element not found")
 }
+
+// EventOfflineTable::markEvents takes scalar filter values only: a reserving get with a
+// list ("@ID": [...]) is 400 ERROR_ARGUMENT naming the key (the docs' error table for
+// event.offline.get lists it) and reserves nothing; a get naming its process_id, and
+// event.offline.list, read with the filter as given.
+func TestOfflineGetRefusesListFilterValues(t *testing.T) {
+	s := newEventSrv(t, 3)
+	r := callJSON(t, s, "event.offline.get", map[string]any{"clear": 0, "filter": map[string]any{"@ID": []int{1, 2}}})
+	requireErr(t, r, http.StatusBadRequest, "ERROR_ARGUMENT", "The value of an argument '@ID' has an invalid type")
+	assert.Equal(t, "@ID", r.body["argument"])
+	for _, e := range s.OfflineEvents() {
+		assert.Empty(t, e.ProcessID, "nothing was reserved")
+	}
+
+	res := requireResult(t, callJSON(t, s, "event.offline.get", map[string]any{"clear": 0, "limit": 3})).(map[string]any)
+	pid := res["process_id"].(string)
+	again := requireResult(t, callJSON(t, s, "event.offline.get",
+		map[string]any{"clear": 0, "process_id": pid, "filter": map[string]any{"@ID": []int{1, 2}}})).(map[string]any)
+	assert.Len(t, again["events"], 2)
+	list := requireResult(t, callJSON(t, s, "event.offline.list", map[string]any{"filter": map[string]any{"@ID": []int{2, 3}}})).([]any)
+	assert.Len(t, list, 2)
+}
+
+// event.offline.clear with an empty id or message_id list: the source's $listIds stays
+// false, so the whole page is deleted, as without the parameter.
+func TestOfflineClearEmptyListClearsThePage(t *testing.T) {
+	for _, param := range []string{"id", "message_id"} {
+		s := newEventSrv(t, 3)
+		res := requireResult(t, callJSON(t, s, "event.offline.get", map[string]any{"clear": 0, "limit": 2})).(map[string]any)
+		pid := res["process_id"].(string)
+		requireResult(t, callJSON(t, s, "event.offline.clear", map[string]any{"process_id": pid, param: []string{}}))
+		left := s.OfflineEvents()
+		require.Len(t, left, 1, param)
+		assert.Empty(t, left[0].ProcessID, "%s: only the page went", param)
+	}
+}

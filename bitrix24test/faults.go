@@ -136,7 +136,7 @@ func (s *Server) cannedEnvelope() string {
 	now := s.cfg.now()
 	env := newOmap()
 	env.set("result", true)
-	env.set("time", timeInfo{start: now, finish: now, withOperating: true}.toMap())
+	env.set("time", timeInfo{start: now, finish: now, withOperating: true, resetAt: now.Unix() + limiterBucketSize*limiterBucketCount}.toMap())
 	return string(phpJSON(env))
 }
 

@@ -54,7 +54,8 @@ type limiterEntry struct {
 	buckets map[int64]*limiterBucket // by Unix()/60
 }
 
-// opLimiter is the LoadLimiter: 10 buckets of 60 s, executions over 0.1 s recorded.
+// opLimiter is the LoadLimiter: 10 buckets of 60 s, executions over 0.1 s recorded (in
+// a batch, a method's executions together, as LoadLimiter::finalize sums them).
 type opLimiter struct {
 	entries map[limiterKey]*limiterEntry
 }
@@ -105,6 +106,42 @@ func (l *opLimiter) record(key limiterKey, now time.Time, d time.Duration) {
 	if d <= limiterMinimalFix {
 		return
 	}
+	l.add(key, now, d)
+}
+
+// pendingTime is one method's time in a batch request: all of it, and the part of
+// executions too short to be recorded alone.
+type pendingTime struct{ total, short time.Duration }
+
+// addPending notes an execution of a command of the batch c.
+func (c *callCtx) addPending(key limiterKey, d time.Duration) {
+	if c.pending == nil {
+		c.pending = map[limiterKey]*pendingTime{}
+	}
+	p := c.pending[key]
+	if p == nil {
+		p = &pendingTime{}
+		c.pending[key] = p
+	}
+	p.total += d
+	if d <= limiterMinimalFix {
+		p.short += d
+	}
+}
+
+// flushPending is LoadLimiter::finalize at the end of a batch request: it records a
+// method's whole time in the request when that is over 0.1 s, so short executions
+// count once they add up (the long ones were recorded as they ran).
+func (l *opLimiter) flushPending(pending map[limiterKey]*pendingTime, now time.Time) {
+	for key, p := range pending {
+		if p.total > limiterMinimalFix && p.short > 0 {
+			l.add(key, now, p.short)
+		}
+	}
+}
+
+// add records d in the bucket of now.
+func (l *opLimiter) add(key limiterKey, now time.Time, d time.Duration) {
 	e := l.entries[key]
 	if e == nil {
 		e = &limiterEntry{buckets: map[int64]*limiterBucket{}}

@@ -4,9 +4,17 @@ package bitrix24test
 // of /rest/ beside the authorization server's (oauth_appinfo.go): the calling
 // application's ID, CODE, VERSION, STATUS, INSTALLED, PAYMENT_EXPIRED, DAYS, LANGUAGE_ID
 // and LICENSE, plus LICENSE_TYPE and LICENSE_FAMILY as the cloud adds them (docs
-// example, api-reference/common/system/app-info.md). Without an application context (a
-// webhook) it is ACCESS_DENIED "Application context required", as in the source.
+// example, api-reference/common/system/app-info.md). A webhook has no application but a
+// password id: the source answers its SCOPE and the LICENSE (b24phpsdk's integration
+// test reads LICENSE through a webhook). Any other caller is ACCESS_DENIED "Application
+// context required".
 func methodAppInfo(c *callCtx) (any, *navData, *restError) {
+	if c.auth.kind == "webhook" {
+		m := newOmap()
+		m.set("SCOPE", c.auth.scopes())
+		m.set("LICENSE", "en_project")
+		return m, nil, nil
+	}
 	if c.auth.kind != "oauth" || c.auth.app == nil {
 		return nil, nil, accessDenied("Application context required")
 	}

@@ -44,6 +44,14 @@ func methodEventOfflineGet(c *callCtx) (any, *navData, *restError) {
 	conds = append(conds, offlineCond{op: "=", field: "ERROR", value: boolInt(getErrors)})
 	returnPID := clear == 0
 	if !hasPID {
+		// EventOfflineTable::markEvents takes only scalar filter values: a list (e.g.
+		// "@ID": [1, 2]) is an ArgumentTypeException naming the key.
+		for _, cd := range conds {
+			switch cd.value.(type) {
+			case []any, map[string]any:
+				return nil, nil, eventArgErr("The value of an argument '"+cd.op+cd.field+"' has an invalid type", cd.op+cd.field)
+			}
+		}
 		processID = randString(32, alnum)
 		marked := c.s.selectOffline(c.auth, append(conds, offlineCond{op: "=", field: "PROCESS_ID", value: ""}), order)
 		for _, e := range marked[:min(limit, len(marked))] {
@@ -97,7 +105,7 @@ func processIDParam(p map[string]any) (string, *restError) {
 }
 
 // methodEventOfflineClear is Api\Event::eventOfflineClear: by message_id (32 characters
-// each), else by id, else the whole page.
+// each), else by id, else (no parameter, or an empty list) the whole page.
 func methodEventOfflineClear(c *callCtx) (any, *navData, *restError) {
 	if err := offlineAccess(c); err != nil {
 		return nil, nil, err
@@ -121,7 +129,8 @@ func methodEventOfflineClear(c *callCtx) (any, *navData, *restError) {
 			}
 			ids[s] = true
 		}
-		c.s.deleteOffline(c.auth, func(e *offlineEvent) bool { return inPage(e) && ids[e.messageID] })
+		// An empty list leaves $listIds false in the source: the whole page goes.
+		c.s.deleteOffline(c.auth, func(e *offlineEvent) bool { return inPage(e) && (len(ids) == 0 || ids[e.messageID]) })
 		return true, nil, nil
 	}
 	if v, ok := p["id"]; ok {
@@ -137,7 +146,7 @@ func methodEventOfflineClear(c *callCtx) (any, *navData, *restError) {
 			}
 			ids[n] = true
 		}
-		c.s.deleteOffline(c.auth, func(e *offlineEvent) bool { return inPage(e) && ids[e.id] })
+		c.s.deleteOffline(c.auth, func(e *offlineEvent) bool { return inPage(e) && (len(ids) == 0 || ids[e.id]) })
 		return true, nil, nil
 	}
 	c.s.deleteOffline(c.auth, inPage)

@@ -75,3 +75,49 @@ func TestOperatingCostInTimeAndResultTime(t *testing.T) {
 	assert.Equal(t, 1, s.OperationTimeLimitRefusals())
 	assert.Equal(t, 3, s.Calls("user.option.get"))
 }
+
+// A call that records nothing still reports operating_reset_at: LoadLimiter::
+// getResetTime falls back to the request's first call + 600 s. The real server.time of
+// testdata/real/oi_server_time.json (operating 0, reset = start + 600) and the docs'
+// example show it; so do the outer time of a batch and each result_time entry.
+func TestOperatingResetAtOnCheapCalls(t *testing.T) {
+	t.Parallel()
+	clk := newFakeClock()
+	s := newSrv(t, WithClock(clk.Now))
+	want := float64(clk.Now().Unix() + 600)
+	tm := opTime(t, callJSON(t, s, "server.time", nil))
+	assert.Equal(t, float64(0), tm["operating"])
+	assert.Equal(t, want, tm["operating_reset_at"])
+
+	r := callJSON(t, s, "batch", map[string]any{"cmd": map[string]any{"a": "server.time", "b": "user.option.get"}})
+	assert.Equal(t, want, opTime(t, r)["operating_reset_at"], "the outer batch's time")
+	times := batchResult(t, r)["result_time"].(map[string]any)
+	for _, k := range []string{"a", "b"} {
+		assert.Equal(t, want, times[k].(map[string]any)["operating_reset_at"], "result_time[%s]", k)
+		assert.Equal(t, float64(0), times[k].(map[string]any)["operating"], "result_time[%s]", k)
+	}
+}
+
+// LoadLimiter::finalize records a method's executions of one request together, when
+// their sum is over 0.1 s: five commands of 0.06 s in a batch count 0.3 s from the next
+// request on (within the batch, getRestTime counts only executions over 0.1 s each); a
+// single one, alone or in a batch, counts nothing.
+func TestOperatingBatchSumsShortExecutions(t *testing.T) {
+	t.Parallel()
+	clk := newFakeClock()
+	s := newSrv(t, WithClock(clk.Now))
+	s.SetMethodCost("server.time", 60*time.Millisecond)
+	one := batchResult(t, callJSON(t, s, "batch", map[string]any{"cmd": map[string]any{"a": "server.time"}}))
+	assert.Equal(t, float64(0), one["result_time"].(map[string]any)["a"].(map[string]any)["operating"])
+	assert.Equal(t, float64(0), opTime(t, callJSON(t, s, "server.time", nil))["operating"], "0.06 s alone is not recorded")
+
+	cmd := map[string]any{}
+	for _, k := range []string{"a", "b", "c", "d", "e"} {
+		cmd[k] = "server.time"
+	}
+	res := batchResult(t, callJSON(t, s, "batch", map[string]any{"cmd": cmd}))
+	for k, tm := range res["result_time"].(map[string]any) {
+		assert.Equal(t, float64(0), tm.(map[string]any)["operating"], "within the batch: %s", k)
+	}
+	assert.InDelta(t, 0.3, opTime(t, callJSON(t, s, "server.time", nil))["operating"], 0.05, "the batch's 5 x 0.06 s")
+}

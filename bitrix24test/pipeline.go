@@ -33,6 +33,10 @@ type callCtx struct {
 	start  int
 	in     *incoming     // the raw parameters: the HTTP request's, or a batch command's query
 	cost   time.Duration // modelled time the method adds to its processing (crm.item.list)
+	// batch is the outer batch of a command (nil outside one); pending is, on that
+	// outer ctx, each method's time in the request not yet recorded (limits.go).
+	batch   *callCtx
+	pending map[limiterKey]*pendingTime
 }
 
 var methodTable map[string]methodDef
@@ -214,6 +218,9 @@ func (s *Server) execute(c *callCtx, def methodDef, begin time.Time) (any, *navD
 	processing := time.Since(realStart) + modelled
 	if limited {
 		s.limiter.record(key, s.cfg.now(), processing)
+		if c.batch != nil {
+			c.batch.addPending(key, processing)
+		}
 	}
 	if err != nil {
 		return nil, nil, timeInfo{}, err
@@ -221,6 +228,11 @@ func (s *Server) execute(c *callCtx, def methodDef, begin time.Time) (any, *navD
 	ti := timeInfo{start: begin, finish: s.cfg.now().Add(modelled), processing: processing, withOperating: s.cfg.opLimit > 0}
 	if ti.withOperating {
 		ti.operating, ti.resetAt = s.limiter.usage(key, s.cfg.now())
+		if ti.resetAt == 0 {
+			// LoadLimiter::getResetTime with nothing recorded: the first call of this
+			// request + 600 s, so a cheap call reports it too (as recorded answers do).
+			ti.resetAt = begin.Unix() + limiterBucketSize*limiterBucketCount
+		}
 	}
 	return res, nav, ti, nil
 }

@@ -2,8 +2,10 @@ package bitrix24test
 
 import (
 	"encoding/json"
+	"maps"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 
@@ -52,7 +54,8 @@ func TestTokenURLFromServerEndpoint(t *testing.T) {
 
 // TestAppInfoOnPortal: app.info is a _global method of the portal's /rest/ (§4.1), alone
 // and in a halting batch with profile, as the JS SDK's helper sends it; a webhook has no
-// application context.
+// application, and gets its SCOPE and the LICENSE (CRestProvider::appInfo's password-id
+// branch; b24phpsdk's integration test reads LICENSE through a webhook).
 func TestAppInfoOnPortal(t *testing.T) {
 	t.Parallel()
 	s := newSrv(t)
@@ -65,7 +68,10 @@ func TestAppInfoOnPortal(t *testing.T) {
 	inner := res["result"].(map[string]any)
 	assert.Contains(t, inner, "app")
 	assert.Contains(t, inner, "profile")
-	requireErr(t, hookJSON(t, s, "app.info", nil), 403, "ACCESS_DENIED", "Access denied! Application context required")
+	hook := requireResult(t, hookJSON(t, s, "app.info", nil)).(map[string]any)
+	assert.Equal(t, []string{"LICENSE", "SCOPE"}, slices.Sorted(maps.Keys(hook)))
+	assert.IsType(t, "", hook["LICENSE"])
+	assert.IsType(t, []any{}, hook["SCOPE"])
 	b, _ := json.Marshal(info)
 	assert.NotContains(t, string(b), s.OAuthConfig().ClientSecret)
 }

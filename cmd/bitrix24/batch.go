@@ -5,9 +5,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"regexp"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -59,7 +62,7 @@ never retried once it may have run.`,
     '{"key":"b","method":"user.option.get","params":{"option":"theme"}}' | bitrix24 batch`,
 		Args: cobra.NoArgs,
 		RunE: a.runE(func(cmd *cobra.Command, _ []string) error {
-			cmds, err := a.readBatch()
+			cmds, lines, err := a.readBatch()
 			if err != nil {
 				return err
 			}
@@ -72,7 +75,7 @@ never retried once it may have run.`,
 				// or to a later command and what a query string would change.
 				res, err := c.Batch(ctx, halt, cmds...)
 				if err != nil && res == nil {
-					return err
+					return inInputWords(err, cmds, lines)
 				}
 				var firstErr error
 				for _, bc := range cmds {
@@ -132,9 +135,9 @@ func batchOutcome(key string, res *bitrix24.BatchResult) (batchOutput, error) {
 	return out, nil
 }
 
-// readBatch parses the JSON lines on stdin; every mistake names its line.
-func (a *cli) readBatch() ([]bitrix24.BatchCommand, error) {
-	var cmds []bitrix24.BatchCommand
+// readBatch parses the JSON lines on stdin; every mistake names its line. lines[i] is
+// the line of cmds[i].
+func (a *cli) readBatch() (cmds []bitrix24.BatchCommand, lines []int, err error) {
 	keys := map[string]int{}
 	sc := bufio.NewScanner(a.stdin)
 	sc.Buffer(make([]byte, 0, 64<<10), 16<<20)
@@ -147,33 +150,63 @@ func (a *cli) readBatch() ([]bitrix24.BatchCommand, error) {
 		dec := json.NewDecoder(bytes.NewReader(text))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&line); err != nil || dec.More() {
-			return nil, usageError{fmt.Errorf(`stdin line %d: want one {"key", "method", "params"} object`, n)}
+			return nil, nil, usageError{fmt.Errorf(`stdin line %d: want one {"key", "method", "params"} object`, n)}
 		}
 		if line.Method == "" {
-			return nil, usageError{fmt.Errorf("stdin line %d: no method", n)}
+			return nil, nil, usageError{fmt.Errorf("stdin line %d: no method", n)}
 		}
 		if line.Key == "" {
 			line.Key = "cmd" + strconv.Itoa(n)
 		}
 		if prev, dup := keys[line.Key]; dup {
-			return nil, usageError{fmt.Errorf("stdin line %d: key %q is already used on line %d", n, line.Key, prev)}
+			return nil, nil, usageError{fmt.Errorf("stdin line %d: key %q is already used on line %d", n, line.Key, prev)}
 		}
 		keys[line.Key] = n
 		var params any
 		if len(line.Params) > 0 && string(line.Params) != "null" {
 			var obj map[string]any
 			if err := decodeJSON(line.Params, &obj); err != nil {
-				return nil, usageError{fmt.Errorf("stdin line %d: params must be a JSON object", n)}
+				return nil, nil, usageError{fmt.Errorf("stdin line %d: params must be a JSON object", n)}
 			}
 			params = obj
 		}
 		cmds = append(cmds, bitrix24.BatchCommand{Key: line.Key, Method: line.Method, Params: params})
+		lines = append(lines, n)
 	}
 	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("reading stdin: %w", err)
+		return nil, nil, fmt.Errorf("reading stdin: %w", err)
 	}
 	if len(cmds) == 0 {
-		return nil, usageError{fmt.Errorf("no commands on stdin")}
+		return nil, nil, usageError{fmt.Errorf("no commands on stdin")}
 	}
-	return cmds, nil
+	return cmds, lines, nil
+}
+
+// cmdIndexRe finds the library's name of a command, cmds[i] and its field, in a
+// validation error.
+var cmdIndexRe = regexp.MustCompile(`cmds\[(\d+)\](?:\.(Params|Method|Key))?`)
+
+// inInputWords names the commands of a validation error by their stdin line and key,
+// as the user wrote them, instead of by their index in the library's slice.
+func inInputWords(err error, cmds []bitrix24.BatchCommand, lines []int) error {
+	var ve *bitrix24.ValidationError
+	if !errors.As(err, &ve) {
+		return err
+	}
+	msg := cmdIndexRe.ReplaceAllStringFunc(err.Error(), func(m string) string {
+		sub := cmdIndexRe.FindStringSubmatch(m)
+		i, aerr := strconv.Atoi(sub[1])
+		if aerr != nil || i < 0 || i >= len(cmds) || i >= len(lines) {
+			return m
+		}
+		name := fmt.Sprintf("stdin line %d (key %q)", lines[i], cmds[i].Key)
+		if sub[2] != "" {
+			name += " " + strings.ToLower(sub[2])
+		}
+		return name
+	})
+	if msg == err.Error() {
+		return err
+	}
+	return flagError{msg: msg, err: err}
 }

@@ -21,8 +21,17 @@ var cliNames = []struct{ lib, cli string }{
 	{"WithTimeout", "--timeout"},
 	{"WithPagesPerRequest", "--pages-per-request"},
 	{"WithDescending", "--desc"},
-	{"WithIDField", "--id-field"},
 	{"WithRowsKey", "--rows-key"},
+	{"WithIDField", "--id-field"},
+	{"OfflinePageSize", "--page-size"},
+	{"OfflinePoll", "--interval"},
+	{"OfflineFilter", "--filter"},
+	{"FromConnector", "--connector"},
+	{"EventBinding.Event", "EVENT"},
+	{"EventBinding.Handler", "--handler"},
+	{"EventBinding.AuthType", "--auth-type"},
+	{"EventBinding.Connector", "--connector"},
+	{"EventBinding.Offline", "--offline"},
 }
 
 // flagError is a library error told in the tool's words. It unwraps to the original, so
@@ -35,11 +44,12 @@ type flagError struct {
 func (e flagError) Error() string { return e.msg }
 func (e flagError) Unwrap() error { return e.err }
 
-// inToolWords rewrites the names of Go fields and options in a validation error as the
-// flags and variables that set them; other errors pass unchanged.
+// inToolWords rewrites the names of Go fields and options in an error (a validation
+// error, or an answer's shape error that says which option to set) as the flags and
+// variables that set them; other errors pass unchanged.
 func inToolWords(err error) error {
 	var ve *bitrix24.ValidationError
-	if err == nil || !errors.As(err, &ve) {
+	if err == nil || !errors.As(err, &ve) && !errors.Is(err, bitrix24.ErrUnexpectedResponse) {
 		return err
 	}
 	msg := err.Error()

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -158,6 +159,77 @@ func TestEventsBindRefusedBeforeSending(t *testing.T) {
 	p := newEventsPortal(t)
 	stderr, code := p.run(context.Background(), &syncBuffer{}, "events", "bind", "ONCRMDEALADD")
 	assert.Equal(t, exitValidation, code, stderr)
-	assert.Contains(t, stderr, "Handler")
+	assert.Contains(t, stderr, "--handler")
 	assert.Zero(t, p.srv.Requests("event.bind"))
+}
+
+// A connector's queue: tail --connector reads it and clears the printed events in it (the
+// clear carries the connector too), leaving the rest of the page for the next run.
+func TestEventsTailConnectorClearsOnlyWhatWasPrinted(t *testing.T) {
+	p := newEventsPortal(t)
+	ctx := context.Background()
+	stderr, code := p.run(ctx, &syncBuffer{}, "events", "bind", "ONCRMDEALADD", "--offline", "--connector", "erp-sync")
+	require.Equal(t, 0, code, stderr)
+	ids := p.addDeals(t, 3)
+	require.Len(t, p.srv.OfflineEvents(), 3)
+
+	var first syncBuffer
+	stderr, code = p.run(ctx, &first, "events", "tail", "--connector", "erp-sync", "--limit", "1", "--page-size", "3")
+	require.Equal(t, 0, code, stderr)
+	assert.Equal(t, ids[:1], first.dealIDs(t))
+	assert.Len(t, p.srv.OfflineEvents(), 2, "exactly the printed event was cleared")
+
+	var none syncBuffer
+	stderr, code = p.run(ctx, &none, "events", "tail")
+	require.Equal(t, 0, code, stderr)
+	assert.Empty(t, none.dealIDs(t), "the queue without a connector is another queue")
+	assert.Len(t, p.srv.OfflineEvents(), 2)
+
+	var second syncBuffer
+	stderr, code = p.run(ctx, &second, "events", "tail", "--connector", "erp-sync")
+	require.Equal(t, 0, code, stderr)
+	assert.Equal(t, ids[1:], second.dealIDs(t))
+	assert.Empty(t, p.srv.OfflineEvents())
+}
+
+// failAfter is a stdout that takes n lines and then fails, as a closed pipe does.
+type failAfter struct {
+	syncBuffer
+	n int
+}
+
+func (w *failAfter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	full := w.n <= 0
+	w.n--
+	w.mu.Unlock()
+	if full {
+		return 0, errors.New("write |1: broken pipe")
+	}
+	return w.syncBuffer.Write(p)
+}
+
+// A stdout that fails mid-page (the reader of the pipe went away): the event whose line
+// did not go out stays in the queue with the rest of the page; the printed ones are
+// cleared; the run fails, and stderr names the write.
+func TestEventsTailStdoutClosedClearsOnlyWhatWasPrinted(t *testing.T) {
+	p := newEventsPortal(t)
+	ctx := context.Background()
+	stderr, code := p.run(ctx, &syncBuffer{}, "events", "bind", "ONCRMDEALADD", "--offline")
+	require.Equal(t, 0, code, stderr)
+	ids := p.addDeals(t, 3)
+
+	var errOut bytes.Buffer
+	out := &failAfter{n: 1}
+	code = run(ctx, append(append([]string{}, p.args...), "events", "tail", "--page-size", "3"),
+		strings.NewReader(""), out, &errOut, func(string) string { return "" })
+	assert.NotEqual(t, 0, code)
+	assert.Contains(t, errOut.String(), "broken pipe")
+	assert.Equal(t, ids[:1], out.dealIDs(t))
+	assert.Len(t, p.srv.OfflineEvents(), 2, "only the printed event was cleared")
+
+	var rest syncBuffer
+	stderr, code = p.run(ctx, &rest, "events", "tail")
+	require.Equal(t, 0, code, stderr)
+	assert.Equal(t, ids[1:], rest.dealIDs(t), "the next run prints the rest")
 }

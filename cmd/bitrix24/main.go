@@ -171,7 +171,8 @@ Exit status:
        INVALID_CREDENTIALS, insufficient_scope, ACCESS_DENIED, WRONG_AUTH_TYPE,
        user_access_error, invalid_grant, invalid_client, no stored token pair)
   4    rate or operating limit (QUERY_LIMIT_EXCEEDED, OPERATION_TIME_LIMIT, OVERLOAD_LIMIT)
-  5    not found (ERROR_NOT_FOUND, ERROR_METHOD_NOT_FOUND, an option that is not set)
+  5    not found (ERROR_NOT_FOUND, ERROR_METHOD_NOT_FOUND, ERROR_EVENT_NOT_FOUND, an option
+       that is not set)
   6    any other error the API answered (ERROR_ARGUMENT, ERROR_CORE, ...)
   7    transport: network, TLS, timeout, an answer that is not Bitrix24 JSON
   130  interrupted`

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/b24go/bitrix24"
 	"os"
 	"os/exec"
 	"strconv"
@@ -105,5 +106,21 @@ func TestHelpListsEveryExitStatus(t *testing.T) {
 	}
 	if got := exitCode(context.Canceled); got != exitInterrupted {
 		t.Errorf("exitCode(context.Canceled) = %d, want %d", got, exitInterrupted)
+	}
+}
+
+// Every code that exits 5 is named on the help's line for 5 (events bind answers
+// ERROR_EVENT_NOT_FOUND for an event outside the application's scope).
+func TestHelpNamesEveryNotFoundCode(t *testing.T) {
+	t.Parallel()
+	_, line, _ := strings.Cut(rootLong, "\n  5 ")
+	line, _, _ = strings.Cut(line, "\n  6 ")
+	for _, code := range []string{"ERROR_NOT_FOUND", "ERROR_METHOD_NOT_FOUND", "ERROR_EVENT_NOT_FOUND"} {
+		if got := exitCode(&bitrix24.APIError{Code: code, Method: "m", StatusCode: 400}); got != exitNotFound {
+			t.Errorf("%s: exit status %d, want %d", code, got, exitNotFound)
+		}
+		if !strings.Contains(line, code) {
+			t.Errorf("the help's line for exit status 5 does not name %s: %q", code, line)
+		}
 	}
 }
