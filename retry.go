@@ -68,20 +68,20 @@ var idempotentSuffixes = map[string]bool{
 	"get": true, "list": true, "getlist": true, "fields": true, "current": true, "info": true,
 }
 
-// isIdempotent: reads (get, list and the like) and the methods above. Anything else, and
-// above all *.add and batch, could run twice. event.offline.get reads like a read but
-// deletes what it returns (clear=1, the default) or reserves it (clear=0): repeated, the
-// first answer's events would be lost. Only a read again of a reserved page is safe,
-// which the offline reader declares.
+// notIdempotentReads are named like reads but change what they return: event.offline.get
+// deletes it (clear=1, the default) or reserves it (clear=0), so repeated, the first
+// answer's events would be lost. Only a read again of a reserved page is safe, which the
+// offline reader declares.
+var notIdempotentReads = map[string]bool{"event.offline.get": true}
+
+// isIdempotent: reads (get, list and the like, but not notIdempotentReads) and the
+// methods above. Anything else, and above all *.add and batch, could run twice.
 func isIdempotent(method string) bool {
 	m := strings.ToLower(method)
 	if idempotentMethods[m] {
 		return true
 	}
-	if m == "event.offline.get" {
-		return false
-	}
-	return idempotentSuffixes[m[strings.LastIndexByte(m, '.')+1:]]
+	return !notIdempotentReads[m] && idempotentSuffixes[m[strings.LastIndexByte(m, '.')+1:]]
 }
 
 // backoffDelay returns the wait before retry number attempt (1 = first retry): an
