@@ -122,19 +122,28 @@ func methodCRMItemAdd(c *callCtx) (any, *navData, *restError) {
 	return crmItemResult(it), nil, nil
 }
 
+// crmItemParam resolves the entityTypeId and id params of crm.item.update/delete to the
+// item's index in its type, or the server's not-found error.
+func crmItemParam(c *callCtx) (typeID, id, i int, err *restError) {
+	if typeID, err = crmTypeParam(c); err != nil {
+		return 0, 0, 0, err
+	}
+	v, _ := paramCI(c.params, "id")
+	id = phpIntval(v)
+	i, found := c.s.crm.find(typeID, id)
+	if !found {
+		return 0, 0, 0, crmNotFound()
+	}
+	return typeID, id, i, nil
+}
+
 // methodCRMItemUpdate is crm.item.update.
 func methodCRMItemUpdate(c *callCtx) (any, *navData, *restError) {
-	typeID, err := crmTypeParam(c)
+	typeID, id, i, err := crmItemParam(c)
 	if err != nil {
 		return nil, nil, err
 	}
-	v, _ := paramCI(c.params, "id")
-	id := phpIntval(v)
 	st := &c.s.crm
-	i, found := st.find(typeID, id)
-	if !found {
-		return nil, nil, crmNotFound()
-	}
 	it := *st.items[typeID][i]
 	fields, _ := paramCI(c.params, "fields")
 	applyFields(&it, fields)
@@ -145,17 +154,11 @@ func methodCRMItemUpdate(c *callCtx) (any, *navData, *restError) {
 
 // methodCRMItemDelete is crm.item.delete.
 func methodCRMItemDelete(c *callCtx) (any, *navData, *restError) {
-	typeID, err := crmTypeParam(c)
+	typeID, id, i, err := crmItemParam(c)
 	if err != nil {
 		return nil, nil, err
 	}
-	v, _ := paramCI(c.params, "id")
-	id := phpIntval(v)
 	st := &c.s.crm
-	i, found := st.find(typeID, id)
-	if !found {
-		return nil, nil, crmNotFound()
-	}
 	st.items[typeID] = slices.Delete(slices.Clone(st.items[typeID]), i, i+1)
 	c.s.fireEvent(c.auth, crmEventName(typeID, "DELETE"), crmEventData(typeID, id))
 	return []any{}, nil, nil
