@@ -70,6 +70,12 @@ type CallTime struct {
 // Batch is never retried once it may have run (a batch is not atomic): only a refusal
 // before it ran (QUERY_LIMIT_EXCEEDED, a connection never made) is retried.
 func (c *Client) Batch(ctx context.Context, halt bool, cmds ...BatchCommand) (*BatchResult, error) {
+	return c.batchCall(ctx, halt, false, cmds)
+}
+
+// batchCall is a Batch call; reads says that every command is a read, so that a request
+// may be sent again after an ambiguous failure (the packed pages of List and Scan).
+func (c *Client) batchCall(ctx context.Context, halt, reads bool, cmds []BatchCommand) (*BatchResult, error) {
 	if err := c.ready(ctx); err != nil {
 		return nil, err
 	}
@@ -80,14 +86,14 @@ func (c *Client) Batch(ctx context.Context, halt bool, cmds ...BatchCommand) (*B
 	st := &callState{id: id}
 	if c.opts.observer != nil {
 		return observeCall(c, ctx, CallStartInfo{Method: "batch", BatchSize: len(cmds)}, st, func(ctx context.Context) (*BatchResult, error) {
-			return c.batch(ctx, halt, cmds, st)
+			return c.batch(ctx, halt, reads, cmds, st)
 		})
 	}
-	return c.batch(ctx, halt, cmds, st)
+	return c.batch(ctx, halt, reads, cmds, st)
 }
 
 // batch sends the chunks of a Batch call; every request carries the call's id.
-func (c *Client) batch(ctx context.Context, halt bool, cmds []BatchCommand, st *callState) (*BatchResult, error) {
+func (c *Client) batch(ctx context.Context, halt, reads bool, cmds []BatchCommand, st *callState) (*BatchResult, error) {
 	encoded, err := encodeBatch(cmds)
 	if err != nil {
 		return nil, err
@@ -101,7 +107,7 @@ func (c *Client) batch(ctx context.Context, halt bool, cmds []BatchCommand, st *
 	}
 	for start := 0; start < len(cmds); start += MaxBatchCommands {
 		end := min(start+MaxBatchCommands, len(cmds))
-		failed, err := c.sendChunk(ctx, res, halt, cmds[start:end], encoded[start:end], st)
+		failed, err := c.sendChunk(ctx, res, halt, reads, cmds[start:end], encoded[start:end], st)
 		if err != nil {
 			return res, err
 		}
@@ -117,7 +123,7 @@ func (c *Client) batch(ctx context.Context, halt bool, cmds []BatchCommand, st *
 
 // sendChunk sends one request of up to 50 commands, once the operating-time budget of
 // every method in it lets them go, and merges its answer into res.
-func (c *Client) sendChunk(ctx context.Context, res *BatchResult, halt bool, cmds []BatchCommand, encoded []string, st *callState) (failed bool, err error) {
+func (c *Client) sendChunk(ctx context.Context, res *BatchResult, halt, reads bool, cmds []BatchCommand, encoded []string, st *callState) (failed bool, err error) {
 	methods := make([]string, len(cmds))
 	for i, cmd := range cmds {
 		methods[i] = cmd.Method
@@ -131,8 +137,8 @@ func (c *Client) sendChunk(ctx context.Context, res *BatchResult, halt bool, cmd
 	if o := c.opts.observer; o != nil {
 		notify(o.BatchFormed, ctx, BatchInfo{Size: len(cmds)})
 	}
-	// Only the packed pages of List and Scan (all reads) may be sent again.
-	ans, err := c.send(ctx, "batch", batchBody(halt, cmds, encoded), batchOfReads(ctx), st)
+	// Only a batch of reads (the packed pages of List and Scan) may be sent again.
+	ans, err := c.send(ctx, "batch", batchBody(halt, cmds, encoded), reads, st)
 	if err != nil {
 		return false, err
 	}

@@ -31,16 +31,6 @@ import (
 // "next" other than the offset the following command asked for drops the rest of the
 // batch, as above.
 
-// packedReadsKey marks the ctx of a packed walk: its batches hold only list pages,
-// which may be sent again after an ambiguous failure (see Batch).
-type packedReadsKey struct{}
-
-// batchOfReads reports whether ctx is that of a packed walk.
-func batchOfReads(ctx context.Context) bool {
-	v, _ := ctx.Value(packedReadsKey{}).(bool)
-	return v
-}
-
 // pageKey names the i-th page of a packed request: never purely numeric (the server
 // would answer its sections as lists), and the "p0" of the documented references.
 func pageKey(i int) string { return "p" + strconv.Itoa(i) }
@@ -48,7 +38,6 @@ func pageKey(i int) string { return "p" + strconv.Itoa(i) }
 // scanPacked is Scan with up to pages pages a request.
 func (c *Client) scanPacked(ctx context.Context, yield func(json.RawMessage, error) bool, method string,
 	base, filter map[string]json.RawMessage, lo listOptions, pages int, cursorKey string) {
-	ctx = context.WithValue(ctx, packedReadsKey{}, true)
 	var last ID
 	seen := false
 	idKey := lo.idField
@@ -73,7 +62,8 @@ func (c *Client) scanPacked(ctx context.Context, yield func(json.RawMessage, err
 			}
 			cmds[i] = BatchCommand{Key: pageKey(i), Method: method, Params: withMember(base, "filter", f)}
 		}
-		res, err := c.Batch(c.pagesLimit(ctx, len(cmds)), true, cmds...)
+		// Only list pages: a request may be sent again after an ambiguous failure.
+		res, err := c.batchCall(c.pagesLimit(ctx, len(cmds)), true, true, cmds)
 		if err != nil {
 			yield(nil, err)
 			return
@@ -119,7 +109,6 @@ func (c *Client) scanPacked(ctx context.Context, yield func(json.RawMessage, err
 // offsets and the total: up to pages offsets a request, from offset.
 func (c *Client) listPacked(ctx context.Context, yield func(json.RawMessage, error) bool, method string,
 	base map[string]json.RawMessage, lo listOptions, pages, offset, step, total int) {
-	ctx = context.WithValue(ctx, packedReadsKey{}, true)
 	for {
 		offsets := []int{offset}
 		for o := offset + step; len(offsets) < pages && o < total; o += step {
@@ -129,7 +118,8 @@ func (c *Client) listPacked(ctx context.Context, yield func(json.RawMessage, err
 		for i, o := range offsets {
 			cmds[i] = BatchCommand{Key: pageKey(i), Method: method, Params: withMember(base, "start", json.RawMessage(strconv.Itoa(o)))}
 		}
-		res, err := c.Batch(c.pagesLimit(ctx, len(cmds)), true, cmds...)
+		// Only list pages: a request may be sent again after an ambiguous failure.
+		res, err := c.batchCall(c.pagesLimit(ctx, len(cmds)), true, true, cmds)
 		if err != nil {
 			yield(nil, err)
 			return
